@@ -1,0 +1,245 @@
+"""Fit the model with nutpie through PyMC, diagnose the draws, save and load posteriors.
+
+A posterior is an ``xarray.DataTree`` with the usual groups (posterior, sample_stats,
+observed_data, constant_data) plus ``runs`` (the sweep it was fitted on, every column) and
+``cells`` (the model's cell table), and provenance in its attrs: the full spec and its hash,
+the package and library versions, the data hash, the seed and the centring constants.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+from bayes_scaling import __version__
+from bayes_scaling.inputs import ModelInputs, prepare_inputs
+from bayes_scaling.model import build_model, initial_values
+from bayes_scaling.spec import Spec, default_spec, spec_from_json, with_sampler
+from bayes_scaling.sweep import Sweep, SweepError
+
+FORMAT_VERSION = 1
+LAW_PARAMETERS = ("c_eta", "a_n", "a_d", "c_batch", "b_n", "b_d", "c_tau", "g_tpp",
+                  "c_loss", "l_n", "l_d", "sigma_cell_lr", "sigma_cell_batch",
+                  "sigma_cell_tau", "sigma_cell_loss", "noise")
+"""The parameters whose diagnostics gate a fit (the laws and their scatter)."""
+
+
+class PosteriorError(ValueError):
+    """A saved posterior that cannot be used (missing, wrong format or spec)."""
+
+
+@dataclass
+class Diagnostics:
+    """Sampling diagnostics of a fit, with plain-language problems."""
+
+    summary: pd.DataFrame
+    divergences: int
+    n_draws: int
+    ebfmi: list[float]
+    max_rhat: float
+    min_ess_bulk: float
+    min_ess_tail: float
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing in :attr:`problems`."""
+        return not self.problems
+
+    def report(self) -> str:
+        """A short human-readable report."""
+        head = (f"max R-hat {self.max_rhat:.3f}, min bulk ESS {self.min_ess_bulk:.0f}, "
+                f"min tail ESS {self.min_ess_tail:.0f}, divergences {self.divergences}"
+                f"/{self.n_draws}, E-BFMI {', '.join(f'{e:.2f}' for e in self.ebfmi)}")
+        if self.ok:
+            return f"diagnostics ok: {head}"
+        return "diagnostics PROBLEMS:\n  - " + "\n  - ".join(self.problems) + f"\n  ({head})"
+
+
+def _ebfmi(energy: np.ndarray) -> list[float]:
+    """E-BFMI per chain: mean squared energy change over the energy variance."""
+    return [float(np.mean(np.diff(e) ** 2) / np.var(e)) for e in np.atleast_2d(energy)]
+
+
+def diagnose(posterior: xr.DataTree, var_names: tuple[str, ...] = LAW_PARAMETERS,
+             max_rhat: float = 1.01, min_ess: float = 400.0) -> Diagnostics:
+    """R-hat, bulk/tail ESS on ``var_names``, divergences and E-BFMI, with problems listed."""
+    post = posterior["posterior"].to_dataset()
+    names = [v for v in var_names if v in post]
+    summary = az.summary(posterior, var_names=names, kind="diagnostics")
+    stats = posterior["sample_stats"].to_dataset()
+    div = int(stats["diverging"].sum()) if "diverging" in stats else 0
+    n_draws = int(post.sizes["chain"] * post.sizes["draw"])
+    ebfmi = _ebfmi(stats["energy"].to_numpy()) if "energy" in stats else []
+    rhat, ess_b, ess_t = (summary[c].to_numpy(float) for c in ("r_hat", "ess_bulk", "ess_tail"))
+    problems = []
+    if np.nanmax(rhat) > max_rhat:
+        bad = summary.index[rhat > max_rhat]
+        problems.append(f"R-hat above {max_rhat} for {len(bad)} parameter(s): "
+                        f"{', '.join(map(str, bad[:8]))}")
+    for label, ess in (("bulk", ess_b), ("tail", ess_t)):
+        if np.nanmin(ess) < min_ess:
+            bad = summary.index[ess < min_ess]
+            problems.append(f"{label} ESS below {min_ess:.0f} for {len(bad)} parameter(s): "
+                            f"{', '.join(map(str, bad[:8]))}")
+    if div:
+        problems.append(f"{div} divergent transition(s) out of {n_draws} draws")
+    low = [e for e in ebfmi if e < 0.3]
+    if low:
+        problems.append(f"E-BFMI below 0.3 in {len(low)} chain(s): {low}")
+    return Diagnostics(summary=summary, divergences=div, n_draws=n_draws, ebfmi=ebfmi,
+                       max_rhat=float(np.nanmax(rhat)), min_ess_bulk=float(np.nanmin(ess_b)),
+                       min_ess_tail=float(np.nanmin(ess_t)), problems=problems)
+
+
+def _check_archs(sweep: Sweep, spec: Spec) -> None:
+    if not spec.archs:
+        return
+    bad = sweep.runs.index[~sweep.runs["arch"].isin(spec.archs)]
+    if len(bad):
+        labels = sorted(set(sweep.runs.loc[bad, "arch"]))
+        rows = ", ".join(map(str, bad[:10])) + (f" ... and {len(bad) - 10} more"
+                                                 if len(bad) > 10 else "")
+        raise SweepError(f"{sweep.source}: rows {rows} (0-based data rows), column 'arch': "
+                         f"label(s) {labels} not allowed by the model spec {spec.source} "
+                         f"(data.archs = {list(spec.archs)})")
+
+
+def _frame_to_dataset(df: pd.DataFrame, dim: str) -> xr.Dataset:
+    """A DataFrame as a Dataset along ``dim``; variables are named col0, col1, ... (column
+    names may hold '/', which DataTree forbids) with the names and dtypes in attrs."""
+    df = df.reset_index(drop=True)
+    ds = xr.Dataset({f"col{i}": (dim, _storable(df[c])) for i, c in enumerate(df.columns)},
+                    coords={dim: np.arange(len(df))})
+    return ds.assign_attrs(columns=json.dumps([str(c) for c in df.columns]),
+                           dtypes=json.dumps([str(df[c].dtype) for c in df.columns]))
+
+
+def _storable(col: pd.Series) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(col):
+        return col.to_numpy(bool)
+    if pd.api.types.is_numeric_dtype(col):
+        return col.to_numpy(float if col.isna().any() else None)
+    return col.astype(object).where(col.notna(), "").astype(str).to_numpy()
+
+
+def _dataset_to_frame(ds: xr.Dataset) -> pd.DataFrame:
+    """Inverse of :func:`_frame_to_dataset`."""
+    cols, dtypes = json.loads(ds.attrs["columns"]), json.loads(ds.attrs["dtypes"])
+    df = pd.DataFrame({c: ds[f"col{i}"].to_numpy() for i, c in enumerate(cols)})
+    for c, dtype in zip(cols, dtypes, strict=True):
+        if dtype in ("Int64", "boolean") or dtype.startswith(("int", "float", "bool")):
+            df[c] = df[c].astype(dtype)
+    return df
+
+
+def _provenance(sweep: Sweep, spec: Spec, inputs: ModelInputs, seed: int, seconds: float,
+                diagnostics: Diagnostics) -> dict[str, str | int | float]:
+    return {
+        "bayes_scaling_format": FORMAT_VERSION,
+        "bayes_scaling_version": __version__,
+        "pymc_version": version("pymc"), "arviz_version": version("arviz"),
+        "nutpie_version": version("nutpie"),
+        "spec_json": spec.to_json(), "spec_hash": spec.hash, "spec_source": spec.source,
+        "spec_name": spec.name, "data_hash": inputs.data_hash, "data_source": sweep.source,
+        "seed": seed, "window": inputs.window, "dims": json.dumps(list(inputs.dims)),
+        "x_n_centre": inputs.x_n_centre, "x_d_centre": inputs.x_d_centre,
+        "x_tpp_centre": inputs.x_tpp_centre, "fit_seconds": seconds,
+        "diagnostics": diagnostics.report(), "diagnostics_ok": int(diagnostics.ok),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def fit(sweep: Sweep, spec: Spec | None = None, *, seed: int = 0, draws: int | None = None,
+        tune: int | None = None, chains: int | None = None, progressbar: bool = True,
+        ) -> xr.DataTree:
+    """Fit the model to ``sweep``; returns the posterior DataTree with provenance attrs.
+
+    Sampler settings default to the spec's; diagnostics are in ``attrs["diagnostics"]``
+    (see :func:`diagnose` for the full table) and are never silenced.
+    """
+    spec = with_sampler(spec or default_spec(), draws=draws, tune=tune, chains=chains)
+    _check_archs(sweep, spec)
+    inputs = prepare_inputs(sweep, window=spec.window)
+    model = build_model(inputs, spec)
+    s = spec.sampler
+    start = time.perf_counter()
+    with model:
+        posterior = pm.sample(
+            draws=s["draws"], tune=s["tune"], chains=s["chains"], cores=s["cores"],
+            random_seed=seed, target_accept=s["target_accept"], nuts_sampler="nutpie",
+            nuts_sampler_kwargs={"adaptation": s["adaptation"]}, progressbar=progressbar,
+            initvals=initial_values(inputs))
+    seconds = time.perf_counter() - start
+    diagnostics = diagnose(posterior)
+    posterior["runs"] = xr.DataTree(_frame_to_dataset(sweep.runs, "row"))
+    posterior["cells"] = xr.DataTree(_frame_to_dataset(
+        inputs.cells.rename_axis("cell_id").reset_index(), "cell_row"))
+    posterior["excluded"] = xr.DataTree(_frame_to_dataset(inputs.excluded, "excluded_row"))
+    posterior.attrs.update(_provenance(sweep, spec, inputs, seed, seconds, diagnostics))
+    return posterior
+
+
+def posterior_spec(posterior: xr.DataTree) -> Spec:
+    """The spec a posterior was fitted with."""
+    return spec_from_json(posterior.attrs["spec_json"])
+
+
+def posterior_runs(posterior: xr.DataTree) -> pd.DataFrame:
+    """The sweep's runs table saved with a posterior."""
+    return _dataset_to_frame(posterior["runs"].to_dataset())
+
+
+def posterior_cells(posterior: xr.DataTree) -> pd.DataFrame:
+    """The model's cell table saved with a posterior (index: cell id)."""
+    return _dataset_to_frame(posterior["cells"].to_dataset()).set_index("cell_id")
+
+
+def save_posterior(posterior: xr.DataTree, path: str | Path) -> Path:
+    """Write a posterior to NetCDF (h5netcdf); read it back with :func:`load_posterior`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    posterior.to_netcdf(path, engine="h5netcdf")
+    return path
+
+
+def load_posterior(path: str | Path, spec: Spec | None = None) -> xr.DataTree:
+    """Read a posterior written by :func:`save_posterior`.
+
+    Fails with a clear :class:`PosteriorError` when the file is missing, not a
+    bayes_scaling posterior, of another format version, or (when ``spec`` is given)
+    fitted with a different model spec.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PosteriorError(f"{path}: no such posterior file")
+    try:
+        tree = xr.open_datatree(path, engine="h5netcdf").load()
+    except (OSError, ValueError) as err:
+        raise PosteriorError(f"{path}: not a readable NetCDF posterior ({err})") from err
+    attrs = tree.attrs
+    if "spec_hash" not in attrs or "bayes_scaling_format" not in attrs:
+        raise PosteriorError(f"{path}: not a bayes_scaling posterior (no provenance attrs)")
+    if int(attrs["bayes_scaling_format"]) != FORMAT_VERSION:
+        raise PosteriorError(f"{path}: posterior format {attrs['bayes_scaling_format']}, this "
+                             f"version reads format {FORMAT_VERSION}; refit it")
+    stored = spec_from_json(attrs["spec_json"])
+    if stored.hash != attrs["spec_hash"]:
+        raise PosteriorError(f"{path}: the stored spec does not match its recorded hash "
+                             f"({attrs['spec_hash'][:12]}); the file was altered")
+    if spec is not None and spec.hash != attrs["spec_hash"]:
+        raise PosteriorError(
+            f"{path}: fitted with model spec '{attrs['spec_name']}' "
+            f"(hash {attrs['spec_hash'][:12]}, from {attrs['spec_source']}), which does not "
+            f"match the spec {spec.source} (hash {spec.hash[:12]}); refit with that spec "
+            f"or drop --model")
+    return tree

@@ -1,0 +1,120 @@
+"""Model inputs: a validated sweep turned into log-space arrays, coords and the censoring rule.
+
+Each run enters the likelihood in one of two ways: as a point on the bowl (its loss is within
+the fit window, ``loss <= (1 + window) * the cell's best loss``), or censored at the window
+edge (diverged runs and runs above the window: we only learn ``loss > edge``). A run is
+excluded only when its cell has no finite loss at all (there is no edge to censor against);
+the reason is listed in :attr:`ModelInputs.excluded`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bayes_scaling import laws
+from bayes_scaling.sweep import Sweep
+
+DIMS_2D = ("lr", "batch")
+DIMS_3D = ("lr", "batch", "weight_decay")
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """Everything :func:`bayes_scaling.model.build_model` needs, labelled."""
+
+    runs: pd.DataFrame
+    """One row per run in the likelihood: run_id, cell, cell_idx, log_lr, log_batch, log_wd,
+    wd_mask, loss, censored, edge."""
+    cells: pd.DataFrame
+    """One row per cell (index: cell id): arch, data_mix, n_params, n_tokens, seq_len,
+    arch_idx, mix_idx, x_n, x_d, x_tpp (centred log covariates), best_loss, edge, has_wd."""
+    archs: tuple[str, ...]
+    mixes: tuple[str, ...]
+    dims: tuple[str, ...]
+    x_n_centre: float
+    """Mean over cells of log(N / N_REF); x_n = log(N / N_REF) - x_n_centre."""
+    x_d_centre: float
+    x_tpp_centre: float
+    excluded: pd.DataFrame
+    """Rows left out of the likelihood: run_id, row, cell, reason."""
+    window: float
+    data_hash: str
+
+    @property
+    def coords(self) -> dict[str, list[str]]:
+        """Model coords: arch, mix, cell, dim, offdiag, run_obs, run_cens."""
+        k = len(self.dims)
+        offdiag = [f"{self.dims[i]}~{self.dims[j]}" for i in range(1, k) for j in range(i)]
+        obs = self.runs[~self.runs["censored"]]
+        cens = self.runs[self.runs["censored"]]
+        return {"arch": list(self.archs), "mix": list(self.mixes),
+                "cell": list(self.cells.index), "dim": list(self.dims), "offdiag": offdiag,
+                "run_obs": list(obs["run_id"]), "run_cens": list(cens["run_id"])}
+
+
+def _cell_table(runs: pd.DataFrame, window: float) -> pd.DataFrame:
+    finite = runs[np.isfinite(runs["loss"]) & (runs["status"] == "ok")]
+    best = finite.groupby("cell")["loss"].min()
+    first = runs.groupby("cell", sort=False)[["arch", "data_mix", "n_params", "n_tokens",
+                                               "seq_len"]].first()
+    wd = runs.assign(log_wd=np.log(runs["weight_decay"])).dropna(subset=["log_wd"])
+    has_wd = wd.groupby("cell")["log_wd"].nunique() >= 2
+    cells = first.assign(best_loss=best.reindex(first.index),
+                         has_wd=has_wd.reindex(first.index, fill_value=False).astype(bool))
+    cells["edge"] = (1.0 + window) * cells["best_loss"]
+    return cells
+
+
+def prepare_inputs(sweep: Sweep, window: float = 0.02,
+                   archs: tuple[str, ...] | None = None,
+                   mixes: tuple[str, ...] | None = None) -> ModelInputs:
+    """Turn ``sweep`` into model inputs with the censoring ``window``.
+
+    ``archs``/``mixes`` fix the label order (default: sorted labels in the sweep).
+    """
+    runs = sweep.runs
+    cells = _cell_table(runs, window)
+    archs = tuple(archs or sorted(cells["arch"].unique()))
+    mixes = tuple(mixes or sorted(cells["data_mix"].unique()))
+    no_edge = cells.index[cells["edge"].isna()]
+    drop = runs["cell"].isin(no_edge)
+    excluded = pd.DataFrame({
+        "run_id": runs.loc[drop, "run_id"], "row": runs.index[drop],
+        "cell": runs.loc[drop, "cell"],
+        "reason": "cell has no finite loss: no window edge to censor against"})
+    cells = cells.drop(index=no_edge)
+    log_n = np.log(cells["n_params"].to_numpy(float) / laws.N_REF)
+    log_d = np.log(cells["n_tokens"].to_numpy(float) / laws.D_REF)
+    log_tpp = np.log(cells["n_tokens"].to_numpy(float) / cells["n_params"].to_numpy(float)
+                     / laws.TPP_REF)
+    centres = (float(log_n.mean()), float(log_d.mean()), float(log_tpp.mean()))
+    cells = cells.assign(
+        arch_idx=[archs.index(a) for a in cells["arch"]],
+        mix_idx=[mixes.index(m) for m in cells["data_mix"]],
+        x_n=log_n - centres[0], x_d=log_d - centres[1], x_tpp=log_tpp - centres[2])
+
+    kept = runs[~drop]
+    cell_of = kept["cell"].to_numpy()
+    edge = cells["edge"].reindex(cell_of).to_numpy()
+    loss = kept["loss"].to_numpy(float)
+    ok = np.isfinite(loss) & (kept["status"].to_numpy() == "ok")
+    wd = kept["weight_decay"].to_numpy(float)
+    has_wd = cells["has_wd"].reindex(cell_of).to_numpy()
+    wd_mask = has_wd & np.isfinite(wd) & (wd > 0)
+    table = pd.DataFrame({
+        "run_id": kept["run_id"].to_numpy(), "cell": cell_of,
+        "cell_idx": cells.index.get_indexer(cell_of),
+        "log_lr": np.log(kept["lr"].to_numpy(float)),
+        "log_batch": np.log(kept["batch_tokens"].to_numpy(float)),
+        "log_wd": np.where(wd_mask, np.log(np.where(wd_mask, wd, 1.0)), 0.0),
+        "wd_mask": wd_mask.astype(float),
+        "loss": np.where(ok, loss, edge), "censored": ~ok | (loss > edge), "edge": edge,
+    }, index=kept.index)
+    dims = DIMS_3D if bool(cells["has_wd"].any()) else DIMS_2D
+    return ModelInputs(runs=table, cells=cells, archs=archs, mixes=mixes, dims=dims,
+                       x_n_centre=centres[0], x_d_centre=centres[1], x_tpp_centre=centres[2],
+                       excluded=excluded.reset_index(drop=True), window=window,
+                       data_hash=sweep.data_hash())
