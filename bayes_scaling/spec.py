@@ -61,7 +61,7 @@ DEFAULTS: dict[str, Any] = {
     "priors": DEFAULT_PRIORS,
     # diag adaptation: on the Step Law fit nutpie's low_rank took 85 s to sample, diag 7 s
     # with the same number of leapfrog steps
-    "sampler": {"draws": 1000, "tune": 1000, "chains": 4, "cores": 2, "target_accept": 0.85,
+    "sampler": {"draws": 1000, "tune": 1000, "chains": 4, "cores": 2, "target_accept": 0.9,
                 "adaptation": "diag"},
 }
 
