@@ -14,9 +14,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bayes_scaling import __version__
+from bayes_scaling.errors import PosteriorError
+from bayes_scaling.spec import SpecError
 from bayes_scaling.sweep import FORMATS, Sweep, SweepError, concat_sweeps, read_sweep, write_sweep
 
-USER_ERRORS: tuple[type[Exception], ...] = (SweepError, OSError)
+USER_ERRORS: tuple[type[Exception], ...] = (SweepError, SpecError, PosteriorError, OSError)
 """Exceptions shown as ``error: <message>`` (exit code 2) rather than a traceback."""
 
 
@@ -116,12 +118,66 @@ def _run_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- fit
+def _add_fit_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "fit", help="fit the hierarchical scaling-law model to one or more sweeps",
+        description="Fit the model (nutpie through PyMC), print the law parameters with 90%% "
+                    "intervals and the sampling diagnostics, save the posterior (NetCDF). "
+                    "Exits with 3 when the diagnostics show problems, unless "
+                    "--allow-bad-diagnostics.")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="sweep file(s)")
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="file format (default: by suffix); 'steplaw' for the Step Law CSVs")
+    p.add_argument("--model", type=Path, default=None,
+                   help="model spec TOML (default: the built-in models/default.toml)")
+    p.add_argument("--out", type=Path, required=True, help="posterior file (.nc)")
+    p.add_argument("--draws", type=int, default=None, help="draws per chain (spec default)")
+    p.add_argument("--tune", type=int, default=None, help="tuning steps per chain")
+    p.add_argument("--chains", type=int, default=None, help="chains")
+    p.add_argument("--seed", type=int, default=0, help="random seed (results reproducible)")
+    p.add_argument("--allow-bad-diagnostics", action="store_true",
+                   help="exit 0 even when R-hat, ESS, divergences or E-BFMI look bad")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _run_fit(args: argparse.Namespace) -> int:
+    from bayes_scaling.fit import diagnose, fit, save_posterior
+    from bayes_scaling.spec import load_spec
+    from bayes_scaling.summary import format_law_table, law_table
+
+    spec = load_spec(args.model)
+    sweeps = [read_sweep(p, format=args.format, arch_labels=spec.archs or None)
+              for p in args.paths]
+    sweep = concat_sweeps(sweeps) if len(sweeps) > 1 else sweeps[0]
+    summary = sweep.summary(spec.window)
+    print(f"sweep: {summary['runs']} runs in {summary['cells']} cells "
+          f"({', '.join(summary['archs'])}; mixes {', '.join(summary['data_mixes'])}); "
+          f"censored {summary['n_censored']}, excluded {summary['n_excluded']}", flush=True)
+    print(f"model: {spec.name} ({spec.source}); sampler {spec.sampler}", flush=True)
+    posterior = fit(sweep, spec, seed=args.seed, draws=args.draws, tune=args.tune,
+                    chains=args.chains, progressbar=not args.quiet)
+    path = save_posterior(posterior, args.out)
+    print(f"\nlaw parameters (natural logs; intercepts at N = 1e9, D = 1e11, TPP = 20; "
+          f"batch in tokens):\n{format_law_table(law_table(posterior))}")
+    diagnostics = diagnose(posterior)
+    print(f"\n{diagnostics.report()}\nsampling took {posterior.attrs['fit_seconds']:.1f} s; "
+          f"posterior -> {path}")
+    if not diagnostics.ok and not args.allow_bad_diagnostics:
+        print("error: sampling diagnostics show problems (see above); rerun with more "
+              "--tune/--draws, or pass --allow-bad-diagnostics to accept them",
+              file=sys.stderr)
+        return 3
+    return 0
+
+
 # ----------------------------------------------------------------------------- registry
 Command = tuple[Callable[[argparse._SubParsersAction], None],
                 Callable[[argparse.Namespace], int]]
 COMMANDS: dict[str, Command] = {
     "validate": (_add_validate_parser, _run_validate),
     "simulate": (_add_simulate_parser, _run_simulate),
+    "fit": (_add_fit_parser, _run_fit),
 }
 
 

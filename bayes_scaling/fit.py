@@ -21,20 +21,19 @@ import pymc as pm
 import xarray as xr
 
 from bayes_scaling import __version__
+from bayes_scaling.errors import PosteriorError
 from bayes_scaling.inputs import ModelInputs, prepare_inputs
 from bayes_scaling.model import build_model, initial_values
 from bayes_scaling.spec import Spec, default_spec, spec_from_json, with_sampler
 from bayes_scaling.sweep import Sweep, SweepError
+
+__all__ = ["PosteriorError", "diagnose", "fit", "load_posterior", "save_posterior"]
 
 FORMAT_VERSION = 1
 LAW_PARAMETERS = ("c_eta", "a_n", "a_d", "c_batch", "b_n", "b_d", "c_tau", "g_tpp",
                   "c_loss", "l_n", "l_d", "sigma_cell_lr", "sigma_cell_batch",
                   "sigma_cell_tau", "sigma_cell_loss", "noise")
 """The parameters whose diagnostics gate a fit (the laws and their scatter)."""
-
-
-class PosteriorError(ValueError):
-    """A saved posterior that cannot be used (missing, wrong format or spec)."""
 
 
 @dataclass
