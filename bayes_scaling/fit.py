@@ -176,7 +176,7 @@ def fit(sweep: Sweep, spec: Spec | None = None, *, seed: int = 0, draws: int | N
         posterior = pm.sample(
             draws=s["draws"], tune=s["tune"], chains=s["chains"], cores=s["cores"],
             random_seed=seed, target_accept=s["target_accept"], nuts_sampler="nutpie",
-            nuts_sampler_kwargs={"adaptation": s["adaptation"]}, progressbar=progressbar,
+            nuts={"adaptation": s["adaptation"]}, progressbar=progressbar,
             initvals=initial_values(inputs))
     seconds = time.perf_counter() - start
     diagnostics = diagnose(posterior)

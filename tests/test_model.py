@@ -1,0 +1,86 @@
+"""Model inputs (the censoring rule) and the structure of the PyMC model."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayes_scaling.inputs import prepare_inputs
+from bayes_scaling.model import build_model, initial_values
+from bayes_scaling.simulate import default_cells, simulate_sweep
+from bayes_scaling.spec import spec_from_dict
+from bayes_scaling.sweep import from_frame
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    cells = default_cells(n_params=(1e8, 4e8), tokens_per_param=(20.0,))
+    return simulate_sweep(1, cells=cells, return_truth=False)
+
+
+def _toy(weight_decay=np.nan):
+    """Two cells, one of which has only diverged runs."""
+    rows = []
+    for i, lr in enumerate([1e-3, 2e-3, 4e-3, 8e-3]):
+        rows.append(dict(run_id=f"a{i}", n_params=1e8, n_tokens=2e9, batch_tokens=2**18, lr=lr,
+                         loss=[2.50, 2.45, 2.47, np.nan][i], weight_decay=weight_decay))
+        rows.append(dict(run_id=f"b{i}", n_params=2e8, n_tokens=4e9, batch_tokens=2**18, lr=lr,
+                         loss=np.nan, weight_decay=weight_decay))
+    return from_frame(pd.DataFrame(rows))
+
+
+def test_censoring_rule_and_exclusions_account_for_every_row():
+    inputs = prepare_inputs(_toy(), window=0.01)
+    runs = inputs.runs.set_index("run_id")
+    # best loss 2.45, edge 2.4745: 2.50 is above it, 2.47 inside, the NaN run diverged
+    assert runs.loc["a1", "censored"] == False  # noqa: E712
+    assert runs.loc["a2", "censored"] == False  # noqa: E712
+    assert runs.loc["a0", "censored"] and runs.loc["a3", "censored"]
+    assert runs.loc["a0", "edge"] == pytest.approx(2.45 * 1.01)
+    assert runs.loc["a3", "loss"] == pytest.approx(2.45 * 1.01)  # censored at the edge
+    # the all-diverged cell has no edge: its runs are excluded, with the reason
+    assert sorted(inputs.excluded["run_id"]) == ["b0", "b1", "b2", "b3"]
+    assert inputs.excluded["reason"].str.contains("no finite loss").all()
+    assert len(inputs.runs) + len(inputs.excluded) == 8
+
+
+def test_inputs_agree_with_the_sweep_exclusion_report(sweep):
+    inputs = prepare_inputs(sweep, window=0.02)
+    report = sweep.exclusion_report(0.02)
+    censored = set(report.loc[report["action"] == "censored", "run_id"])
+    assert censored == set(inputs.runs.loc[inputs.runs["censored"], "run_id"])
+
+
+def test_weight_decay_dimension_only_when_a_cell_varies_it(sweep):
+    assert prepare_inputs(sweep).dims == ("lr", "batch", "weight_decay")
+    assert prepare_inputs(_toy(weight_decay=0.1)).dims == ("lr", "batch")
+
+
+def test_model_variables_carry_dims_and_a_finite_start(sweep):
+    inputs = prepare_inputs(sweep)
+    model = build_model(inputs)
+    named = model.named_vars_to_dims
+    assert named["log_lr_opt"] == ("cell",)
+    assert named["c_eta"] == ("arch", "mix")
+    assert named["a_n"] == ("arch",)
+    assert named["chol_diag"] == ("cell", "dim")
+    assert named["loss_obs"] == ("run_obs",)
+    assert named["loss_cens"] == ("run_cens",)
+    assert len(model.coords["run_obs"]) + len(model.coords["run_cens"]) == len(sweep.runs)
+    point = model.initial_point()
+    point.update({f"{k}": v for k, v in initial_values(inputs).items()})
+    logp = model.compile_logp()(point)
+    assert np.isfinite(logp)
+
+
+@pytest.mark.parametrize("over", [
+    {"likelihood": {"family": "normal"}},
+    {"bowl": {"skew": False}},
+    {"pooling": {"exponents_by_arch": False, "mix_offsets": False}},
+])
+def test_spec_options_build_models_with_finite_logp(sweep, over):
+    model = build_model(prepare_inputs(sweep), spec_from_dict(over))
+    assert np.isfinite(model.compile_logp()(model.initial_point()))
+    if over.get("bowl") == {"skew": False}:
+        assert "skew" not in model.named_vars
+    if "pooling" in over:
+        assert "sd_arch_exponent" not in model.named_vars

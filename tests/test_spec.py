@@ -1,0 +1,65 @@
+"""Model specs: the shipped files, and one clear error per malformed input."""
+
+from pathlib import Path
+
+import pytest
+
+from bayes_scaling.spec import SpecError, default_spec, load_spec, spec_from_dict, with_sampler
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
+def test_default_toml_mirrors_the_built_in_defaults():
+    assert load_spec(MODELS / "default.toml").raw == default_spec().raw
+
+
+def test_literature_spec_centres_exponents_on_published_values():
+    spec = load_spec(MODELS / "literature.toml")
+    assert spec.priors["a_n"].mu == pytest.approx(-0.713)
+    assert spec.priors["b_d"].mu == pytest.approx(0.571)
+    assert spec.priors["g_tpp"].mu == pytest.approx(-0.518)
+    assert spec.hash != default_spec().hash
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "spec.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("[data]\nwindoww = 0.1\n", "unknown key 'data.windoww'"),
+    ("colour = 'red'\n", "unknown key 'colour'"),
+    ("[priors]\na_x = { dist = 'normal', mu = 0, sigma = 1 }\n", "unknown prior 'priors.a_x'"),
+    ("[priors]\na_n = { dist = 'normal', mu = 0 }\n", "'sigma' must be a number"),
+    ("[priors]\na_n = { dist = 'cauchy', mu = 0, sigma = 1 }\n", "unknown dist 'cauchy'"),
+    ("[priors]\na_n = { dist = 'normal', mu = 0, sigma = -1 }\n", "sigma must be > 0"),
+    ("[priors]\nnoise = { dist = 'normal', mu = 0, sigma = 1 }\n", "needs dist = 'halfnormal'"),
+    ("[priors]\na_n = { dist = 'normal', mu = 0, sigma = 1, nu = 3 }\n", "unexpected field"),
+    ("[priors]\na_n = 3\n", "must be a table with 'dist'"),
+    ("[data]\nwindow = 2.0\n", "'data.window' must be a number in (0, 1)"),
+    ("[likelihood]\nfamily = 'cauchy'\n", "'likelihood.family'"),
+    ("[sampler]\ndraws = 0\n", "'sampler.draws' must be a positive integer"),
+    ("[sampler]\nadaptation = 'full'\n", "'sampler.adaptation'"),
+    ("[pooling]\nmix_offsets = 'yes'\n", "'pooling.mix_offsets' must be true or false"),
+    ("[data\nwindow = 0.1\n", "not valid TOML"),
+])
+def test_malformed_spec_is_one_clear_error_naming_file_and_key(tmp_path, text, needle):
+    path = _write(tmp_path, text)
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    assert str(path) in str(err.value)
+    assert needle in str(err.value)
+
+
+def test_missing_spec_file_is_a_clear_error(tmp_path):
+    with pytest.raises(SpecError, match="no such model spec file"):
+        load_spec(tmp_path / "absent.toml")
+
+
+def test_hash_tracks_the_model_not_the_sampler():
+    base = default_spec()
+    assert with_sampler(base, draws=10).hash == base.hash
+    changed = spec_from_dict({"priors": {"a_n": {"dist": "normal", "mu": 0.0, "sigma": 1.0}}})
+    assert changed.hash != base.hash
+    assert spec_from_dict({"data": {"window": 0.03}}).hash != base.hash
