@@ -9,8 +9,15 @@ import pytest
 import xarray as xr
 
 from bayes_scaling.errors import PosteriorError
-from bayes_scaling.fit import (diagnose, fit, load_posterior, posterior_cells, posterior_runs,
-                               posterior_spec, save_posterior)
+from bayes_scaling.fit import (
+    diagnose,
+    fit,
+    load_posterior,
+    posterior_cells,
+    posterior_runs,
+    posterior_spec,
+    save_posterior,
+)
 from bayes_scaling.simulate import default_cells, simulate_sweep
 from bayes_scaling.spec import default_spec, spec_from_dict
 from bayes_scaling.sweep import write_sweep
@@ -72,7 +79,7 @@ def test_saved_posterior_loads_back_with_identical_draws(posterior, tmp_path):
 def test_loading_with_another_spec_fails_clearly(posterior, tmp_path):
     path = save_posterior(posterior, tmp_path / "post.nc")
     other = spec_from_dict({"data": {"window": 0.05}}, source="other.toml")
-    with pytest.raises(PosteriorError, match="does not match the spec other.toml"):
+    with pytest.raises(PosteriorError, match=r"does not match the spec other\.toml"):
         load_posterior(path, spec=other)
 
 
