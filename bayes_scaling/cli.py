@@ -13,12 +13,17 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from bayes_scaling import __version__
+from bayes_scaling.cells import TargetError
 from bayes_scaling.errors import PosteriorError
 from bayes_scaling.spec import SpecError
 from bayes_scaling.sweep import FORMATS, Sweep, SweepError, concat_sweeps, read_sweep, write_sweep
 
-USER_ERRORS: tuple[type[Exception], ...] = (SweepError, SpecError, PosteriorError, OSError)
+USER_ERRORS: tuple[type[Exception], ...] = (SweepError, SpecError, PosteriorError, OSError,
+                                            TargetError)
 """Exceptions shown as ``error: <message>`` (exit code 2) rather than a traceback."""
 
 
@@ -171,6 +176,132 @@ def _run_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- predict
+_PREDICT_ROWS = ("lr_opt", "batch_tokens_opt", "batch_seqs_opt", "weight_decay_opt", "tau_opt",
+                 "loss_opt", "lr_opt_at_batch", "weight_decay_opt_at_batch", "loss_opt_at_batch")
+_PUBLISHED_COLUMN = {"batch_seqs_opt": "batch_sequences_opt"}
+_PREDICT_LAWS = ("steplaw", "deepseek", "powerlines")
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _add_predict_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "predict", help="posterior predictive lr, batch and weight decay at a target scale",
+        description="Predict the optimal peak lr, batch size (tokens and sequences), AdamW "
+                    "weight decay and loss of a new run at (N, D) from a fitted posterior: "
+                    "median and 90%% interval next to each published law's value, and the "
+                    "expected regret (loss increase) of each law's choice.")
+    p.add_argument("posterior", type=Path, help="posterior file written by `fit` (.nc)")
+    p.add_argument("--params", type=_positive, required=True,
+                   help="non-embedding (for MoE: active) parameters N")
+    p.add_argument("--tokens", type=_positive, required=True, help="training tokens D")
+    p.add_argument("--arch", required=True, help="architecture family, e.g. dense or moe")
+    p.add_argument("--mix", default=None,
+                   help="data mix (default: the fitted mix if there is one, else 'default'; "
+                        "a mix absent from the fit draws its offset from the mix population)")
+    p.add_argument("--seq-len", type=_positive, default=2048.0,
+                   help="sequence length (converts batch tokens to sequences)")
+    p.add_argument("--batch-tokens", type=_positive, default=None,
+                   help="a batch size (tokens) the run must use: also predict lr at it")
+    p.add_argument("--seed", type=int, default=0, help="seed of the new cell's draws")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def _predict_choices(summary: pd.DataFrame, published: pd.DataFrame,
+                     batch: float | None) -> pd.DataFrame:
+    """(name, lr, batch_tokens) choices whose expected regret is reported."""
+    med = summary.set_index("quantity")["median"]
+    law = published.set_index("law")
+    rows = [("ours (median)", med["lr_opt"], med["batch_tokens_opt"])]
+    rows += [(name, law.loc[name, "lr_opt"], law.loc[name, "batch_tokens_opt"])
+             for name in ("steplaw", "deepseek")]
+    if batch is not None:
+        rows += [("ours at the given batch", med["lr_opt_at_batch"], batch),
+                 ("steplaw lr at the given batch", law.loc["steplaw", "lr_opt"], batch)]
+    return pd.DataFrame(rows, columns=["choice", "lr", "batch_tokens"])
+
+
+def _predict_text(result: dict) -> str:
+    t = result["target"]
+    lines = [f"target: {t['arch']}, mix {t['data_mix']}, N = {t['n_params']:.4g} params, "
+             f"D = {t['n_tokens']:.4g} tokens, seq_len {t['seq_len']:g}"
+             + (f", batch fixed at {t['batch_tokens']:.4g} tokens" if t["batch_tokens"] else ""),
+             *[f"note: {n}" for n in result["notes"]], "",
+             f"{'quantity':<26}{'median':>11}  {'90% interval':<24}"
+             + "".join(f"{law:>12}" for law in _PREDICT_LAWS)]
+    fmt = lambda v: "-" if v is None else f"{v:.4g}"  # noqa: E731
+    for q in _PREDICT_ROWS:
+        if q not in result:
+            continue
+        r = result[q]
+        band = f"[{fmt(r['lo90'])}, {fmt(r['hi90'])}]"
+        pub = "".join(f"{fmt(result['published'][law].get(q)):>12}" for law in _PREDICT_LAWS)
+        lines.append(f"{q:<26}{fmt(r['median']):>11}  {band:<24}{pub}")
+    lines += ["", "expected regret: loss increase over each draw's optimum (weight decay at "
+              "its best for each choice); % of the optimal loss, 90% interval",
+              f"{'choice':<31}{'lr':>10}{'batch_tokens':>14}{'regret':>10}{'regret %':>10}"
+              f"  {'90% interval':<18}"]
+    for r in result["regret"]:
+        lines.append(f"{r['choice']:<31}{fmt(r['lr']):>10}{fmt(r['batch_tokens']):>14}"
+                     f"{fmt(r['expected_regret']):>10}{fmt(r['expected_regret_pct']):>10}"
+                     f"  [{fmt(r['regret_pct_lo90'])}, {fmt(r['regret_pct_hi90'])}]")
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from bayes_scaling.fit import load_posterior
+    from bayes_scaling.laws import published_optima
+    from bayes_scaling.predict import predict
+    from bayes_scaling.regret import expected_regret
+
+    posterior = load_posterior(args.posterior)
+    mixes = [str(m) for m in posterior["posterior"]["mix"].values]
+    mix = args.mix or (mixes[0] if len(mixes) == 1 else "default")
+    notes = [] if mix in mixes else [
+        f"mix '{mix}' is not in the fit (fitted: {', '.join(mixes)}): its offset is drawn "
+        "from the mix population" + ("; pass --mix to choose one" if args.mix is None else "")]
+    notes.append("published laws: weight decay = Power Lines timescale tau at that law's lr "
+                 "and batch; Bjorck et al. needs an anchor run and is not shown; for MoE, "
+                 "N = active parameters")
+    target = {"arch": args.arch, "data_mix": mix, "n_params": args.params,
+              "n_tokens": args.tokens, "seq_len": args.seq_len}
+    pred = predict(posterior, {**target, "batch_tokens": args.batch_tokens or np.nan},
+                   seed=args.seed)
+    published = published_optima(args.params, args.tokens, int(args.seq_len))
+    choices = _predict_choices(pred.summary, published, args.batch_tokens)
+    regret = expected_regret(posterior, target, lr=choices["lr"], seed=args.seed,
+                             batch_tokens=choices["batch_tokens"]).to_dataframe()
+    result: dict = {"target": {**target, "batch_tokens": args.batch_tokens},
+                    "posterior": str(args.posterior), "seed": args.seed, "notes": notes}
+    for row in pred.summary.to_dict(orient="records"):
+        result[row["quantity"]] = {k: _finite(row[k]) for k in
+                                   ("median", "mean", "lo50", "hi50", "lo90", "hi90")}
+    by_law = published.set_index("law")
+    result["published"] = {
+        law: {q: _finite(by_law.loc[law, _PUBLISHED_COLUMN.get(q, q)])
+              for q in ("lr_opt", "batch_tokens_opt", "batch_seqs_opt", "weight_decay_opt",
+                        "tau_opt") if law == "powerlines" or q != "tau_opt"}
+        for law in _PREDICT_LAWS}
+    result["regret"] = [
+        {"choice": c, "lr": _finite(r.lr), "batch_tokens": _finite(r.batch_tokens),
+         "expected_regret": _finite(r.expected_regret),
+         "expected_regret_pct": _finite(r.expected_regret_pct),
+         "regret_pct_lo90": _finite(r.regret_pct_lo), "regret_pct_hi90": _finite(r.regret_pct_hi)}
+        for c, r in zip(choices["choice"], regret.itertuples(), strict=True)]
+    print(json.dumps(result, allow_nan=False) if args.json else _predict_text(result))
+    return 0
+
+
 # ----------------------------------------------------------------------------- registry
 Command = tuple[Callable[[argparse._SubParsersAction], None],
                 Callable[[argparse.Namespace], int]]
@@ -178,6 +309,7 @@ COMMANDS: dict[str, Command] = {
     "validate": (_add_validate_parser, _run_validate),
     "simulate": (_add_simulate_parser, _run_simulate),
     "fit": (_add_fit_parser, _run_fit),
+    "predict": (_add_predict_parser, _run_predict),
 }
 
 
