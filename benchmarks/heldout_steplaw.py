@@ -1,0 +1,213 @@
+"""Held-out check on the Step Law data: predict six cells the fit never saw.
+
+Fits the default model to the Step Law dense + MoE sweeps WITHOUT the two dense cells at
+N = 1.07e9 and WITHOUT the four MoE cells of the configuration with the most active parameters
+(moe_name 3in8, Na = 1.24e9), then predicts those six cells (arch, default mix, their N and D).
+Each cell's "true" optimum is the minimum of a quadratic fitted by least squares (in log lr,
+log batch, with a cross term) to its own runs within 1% of its best loss. For our posterior
+median (lr, batch) and for Step Law's formula (lr = 1.79 N^-0.713 D^0.307, B = 0.58 D^0.571
+tokens; applied to MoE with N = ACTIVE parameters, as the sweep's n_params, although Step Law
+fitted it on dense models) the regret is the quadratic's relative increase over its minimum at
+that point, in %. covered: our 90% intervals of lr AND batch both contain the cell's optimum.
+
+A cell's quadratic is degenerate when its Hessian is not positive definite or its minimum lies
+outside the lr x batch range of the cell's runs; the window is then widened (2%, 3%, 5%) and
+the first non-degenerate fit used; if none is, the optimum falls back to the best run and the
+regret to the loss of the run nearest (in log space) to the predicted point. Both are flagged.
+
+    .venv/bin/python benchmarks/heldout_steplaw.py [--json] [--seed 0] [--draws N --chains C]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+STEPLAW = ROOT.parent / "shared" / "data" / "steplaw"
+WINDOWS = (0.01, 0.02, 0.03, 0.05)
+DENSE_N_HELD = 1.07e9
+MOE_HELD = "3in8"
+
+
+def held_out(runs: pd.DataFrame) -> pd.Series:
+    """The six held-out cells: dense at N = 1.07e9, MoE configuration 3in8 (Na = 1.24e9)."""
+    dense = (runs["arch"] == "dense") & np.isclose(runs["n_params"], DENSE_N_HELD, rtol=0.01)
+    moe = (runs["arch"] == "moe") & (runs.get("moe_name") == MOE_HELD)
+    return dense | moe
+
+
+def _quadratic(x: np.ndarray, y: np.ndarray, loss: np.ndarray) -> dict | None:
+    """Least-squares loss = c0 + g.u + 1/2 u^T H u in u = (log lr, log B); None if rank < 6."""
+    a = np.column_stack([np.ones_like(x), x, y, 0.5 * x * x, x * y, 0.5 * y * y])
+    if len(x) < 6 or np.linalg.matrix_rank(a) < 6:
+        return None
+    c, *_ = np.linalg.lstsq(a, loss, rcond=None)
+    h = np.array([[c[3], c[4]], [c[4], c[5]]])
+    return {"c0": c[0], "g": c[1:3], "h": h, "pd": bool(np.linalg.eigvalsh(h).min() > 0)}
+
+
+def _value(q: dict, u: np.ndarray) -> float:
+    return float(q["c0"] + q["g"] @ u + 0.5 * u @ q["h"] @ u)
+
+
+def cell_optimum(runs: pd.DataFrame) -> dict:
+    """The cell's fitted optimum (see the module docstring for the degeneracy fallback)."""
+    ok = runs[(runs["status"] == "ok") & np.isfinite(runs["loss"])]
+    x, y = np.log(ok["lr"].to_numpy()), np.log(ok["batch_tokens"].to_numpy())
+    best = ok["loss"].min()
+    problems = []
+    for w in WINDOWS:
+        sel = (ok["loss"] <= (1 + w) * best).to_numpy()
+        q = _quadratic(x[sel], y[sel], ok["loss"].to_numpy()[sel])
+        if q is None:
+            problems.append(f"{w:.0%}: too few distinct (lr, batch) points")
+            continue
+        if not q["pd"]:
+            problems.append(f"{w:.0%}: Hessian not positive definite")
+            continue
+        u = np.linalg.solve(q["h"], -q["g"])
+        inside = x.min() <= u[0] <= x.max() and y.min() <= u[1] <= y.max()
+        if not inside:
+            problems.append(f"{w:.0%}: minimum outside the runs' lr x batch range")
+            continue
+        bracketed = bool(x[sel].min() <= u[0] <= x[sel].max()
+                         and y[sel].min() <= u[1] <= y[sel].max())
+        return {"method": f"quadratic, {w:.0%} window", "window": w, "n_fit": int(sel.sum()),
+                "log_lr": u[0], "log_batch": u[1], "loss": _value(q, u), "quad": q,
+                "bracketed_by_window": bracketed, "problems": problems}
+    i = int(np.argmin(ok["loss"].to_numpy()))
+    return {"method": "best run (every quadratic degenerate)", "window": np.nan,
+            "n_fit": 0, "log_lr": x[i], "log_batch": y[i], "loss": float(best), "quad": None,
+            "bracketed_by_window": False, "problems": problems, "grid": (x, y, ok["loss"])}
+
+
+def regret_pct(opt: dict, lr: float, batch: float) -> float:
+    """Relative loss increase (%) at (lr, batch) over the cell's fitted minimum."""
+    u = np.log([lr, batch])
+    if opt["quad"] is not None:
+        return 100.0 * (_value(opt["quad"], u) - opt["loss"]) / opt["loss"]
+    x, y, loss = opt["grid"]
+    i = int(np.argmin((x - u[0]) ** 2 + (y - u[1]) ** 2))
+    return 100.0 * (float(loss.iloc[i]) - opt["loss"]) / opt["loss"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="last line: one JSON object")
+    parser.add_argument("--seed", type=int, default=0, help="fit and prediction seed")
+    parser.add_argument("--draws", type=int, default=None, help="draws per chain (spec)")
+    parser.add_argument("--tune", type=int, default=None, help="tuning steps (spec)")
+    parser.add_argument("--chains", type=int, default=None, help="chains (spec)")
+    parser.add_argument("--out", type=Path, default=None, help="also save the posterior here")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    files = [STEPLAW / "dense_lr_bs_loss.csv", STEPLAW / "moe_lr_bs_loss.csv"]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        print(f"error: this benchmark needs the Step Law files, missing: {', '.join(missing)}",
+              file=sys.stderr)
+        return 2
+
+    from bayes_scaling import laws
+    from bayes_scaling.fit import diagnose, fit, save_posterior
+    from bayes_scaling.predict import predict
+    from bayes_scaling.spec import load_spec
+    from bayes_scaling.sweep import concat_sweeps, read_steplaw
+
+    sweep = concat_sweeps([read_steplaw(f) for f in files])
+    mask = held_out(sweep.runs)
+    train = sweep.subset(~mask.to_numpy())
+    test = sweep.runs[mask]
+    cells = test.groupby("cell", sort=False).first()[["arch", "data_mix", "n_params", "n_tokens",
+                                                       "seq_len"]]
+    print(f"fit: {len(train.runs)} runs in {train.runs['cell'].nunique()} cells (default spec); "
+          f"held out: {len(test)} runs in {len(cells)} cells", flush=True)
+    posterior = fit(train, load_spec(None), seed=args.seed, draws=args.draws, tune=args.tune,
+                    chains=args.chains, progressbar=False)
+    diagnostics = diagnose(posterior)
+    if args.out is not None:
+        save_posterior(posterior, args.out)
+    print(f"{diagnostics.report()}; sampling {posterior.attrs['fit_seconds']:.1f} s", flush=True)
+    pred = predict(posterior, cells.reset_index(drop=True), seed=args.seed)
+    summ = pred.summary.set_index(["target", "quantity"])
+
+    rows = []
+    for t, (name, cell) in enumerate(cells.iterrows()):
+        opt = cell_optimum(test[test["cell"] == name])
+        lr_q, b_q = summ.loc[(t, "lr_opt")], summ.loc[(t, "batch_tokens_opt")]
+        sl_lr = float(laws.steplaw_lr_opt(cell["n_params"], cell["n_tokens"]))
+        sl_b = float(laws.steplaw_batch_opt(cell["n_params"], cell["n_tokens"]))
+        lr_opt, b_opt = float(np.exp(opt["log_lr"])), float(np.exp(opt["log_batch"]))
+        draws = pred.draws.isel(target=t)
+        lr_pit = float((draws["lr_opt"] < lr_opt).mean())
+        b_pit = float((draws["batch_tokens_opt"] < b_opt).mean())
+        lr_in = bool(lr_q["lo90"] <= lr_opt <= lr_q["hi90"])
+        b_in = bool(b_q["lo90"] <= b_opt <= b_q["hi90"])
+        rows.append({
+            "name": name, "arch": cell["arch"], "n_params": float(cell["n_params"]),
+            "n_tokens": float(cell["n_tokens"]), "cell_lr_opt": lr_opt, "cell_batch_opt": b_opt,
+            "cell_method": opt["method"], "cell_n_fit": opt["n_fit"],
+            "cell_bracketed_by_window": opt["bracketed_by_window"],
+            "cell_problems": opt["problems"],
+            "ours_lr": float(lr_q["median"]), "ours_lr_lo90": float(lr_q["lo90"]),
+            "ours_lr_hi90": float(lr_q["hi90"]), "ours_batch": float(b_q["median"]),
+            "ours_batch_lo90": float(b_q["lo90"]), "ours_batch_hi90": float(b_q["hi90"]),
+            "steplaw_lr": sl_lr, "steplaw_batch": sl_b,
+            "regret_ours_pct": regret_pct(opt, lr_q["median"], b_q["median"]),
+            "regret_steplaw_pct": regret_pct(opt, sl_lr, sl_b),
+            "lr_predictive_quantile": lr_pit, "batch_predictive_quantile": b_pit,
+            "lr_covered": lr_in, "batch_covered": b_in, "covered": lr_in and b_in})
+    table = pd.DataFrame(rows)
+    _print_table(table)
+    wall = time.perf_counter() - start
+    result = {
+        "cells": table.to_dict(orient="records"),
+        "mean_regret_ours_pct": float(table["regret_ours_pct"].mean()),
+        "mean_regret_steplaw_pct": float(table["regret_steplaw_pct"].mean()),
+        "n_covered": int(table["covered"].sum()), "n_cells": len(table),
+        "n_lr_covered": int(table["lr_covered"].sum()),
+        "n_batch_covered": int(table["batch_covered"].sum()),
+        "diagnostics": diagnostics.report(), "wall_seconds": round(wall, 1), "seed": args.seed,
+        "notes": "Step Law applied to MoE with N = active parameters (Step Law fitted dense "
+                 "models); regret = relative increase of each cell's quadratic (1% window) over "
+                 "its minimum"}
+    print(f"\nmean regret: ours {result['mean_regret_ours_pct']:.3f}%, Step Law "
+          f"{result['mean_regret_steplaw_pct']:.3f}%; covered (lr AND batch in our 90% "
+          f"intervals): {result['n_covered']}/{len(table)} (lr {result['n_lr_covered']}, batch "
+          f"{result['n_batch_covered']}); wall time {wall:.1f} s")
+    if args.json:
+        print(json.dumps(result, default=str))
+    return 0
+
+
+def _print_table(table: pd.DataFrame) -> None:
+    g = lambda v: f"{v:.3g}"  # noqa: E731
+    print(f"\n{'cell':<44}{'cell opt lr':>12}{'ours lr [90%]':>32}{'steplaw':>10}"
+          f"{'cell opt B':>12}{'ours B [90%]':>32}{'steplaw':>10}"
+          f"{'regret ours %':>15}{'steplaw %':>11}{'covered':>9}{'q(lr)':>8}{'q(B)':>8}")
+    for r in table.itertuples():
+        lr = f"{g(r.ours_lr)} [{g(r.ours_lr_lo90)}, {g(r.ours_lr_hi90)}]"
+        b = f"{g(r.ours_batch)} [{g(r.ours_batch_lo90)}, {g(r.ours_batch_hi90)}]"
+        print(f"{r.name:<44}{g(r.cell_lr_opt):>12}{lr:>32}{g(r.steplaw_lr):>10}"
+              f"{g(r.cell_batch_opt):>12}{b:>32}{g(r.steplaw_batch):>10}"
+              f"{r.regret_ours_pct:>15.3f}{r.regret_steplaw_pct:>11.3f}"
+              f"{('yes' if r.covered else 'no'):>9}{r.lr_predictive_quantile:>8.3f}"
+              f"{r.batch_predictive_quantile:>8.3f}")
+    print("q(lr), q(B): predictive quantile of the cell's fitted optimum (0.05-0.95: covered)")
+    print("\ncell optimum fits:")
+    for r in table.itertuples():
+        extra = f"; degenerate first: {'; '.join(r.cell_problems)}" if r.cell_problems else ""
+        print(f"  {r.name}: {r.cell_method} ({r.cell_n_fit} runs; minimum "
+              f"{'inside' if r.cell_bracketed_by_window else 'OUTSIDE'} the window's runs' "
+              f"range){extra}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
