@@ -26,8 +26,8 @@ INTERVALS = {"lo90": 0.05, "lo50": 0.25, "median": 0.5, "hi50": 0.75, "hi90": 0.
 SUMMARY_COLUMNS = ("target", "arch", "data_mix", "n_params", "n_tokens", "seq_len",
                    "batch_tokens", "quantity", "median", "mean", "lo50", "hi50", "lo90", "hi90")
 
-__all__ = ["Prediction", "TargetError", "conditional_optimum", "curvature", "predict",
-           "prediction_targets", "unstretch_lr"]
+__all__ = ["Prediction", "TargetError", "conditional_optimum", "curvature", "optimum_at_batch",
+           "predict", "prediction_targets", "unstretch_lr"]
 
 
 @dataclass(frozen=True)
@@ -103,24 +103,31 @@ def unstretch_lr(s: np.ndarray, skew: np.ndarray) -> np.ndarray:
     return s * np.exp(np.where(s > 0, -skew, skew))
 
 
-def _at_batch(cells: xr.Dataset, log_batch: xr.DataArray, log_tau: xr.DataArray,
-              log_d: xr.DataArray) -> dict[str, xr.DataArray]:
-    """lr (and weight decay) minimising each draw's bowl at a fixed log batch, and the loss
-    there. With a weight-decay dim, lr and wd are minimised jointly; without one, wd follows
-    the AdamW timescale law at the conditional lr and the given batch."""
-    h = curvature(cells).transpose(*SAMPLE_DIMS, "target", "dim_row", "dim_col")
-    d_b = (log_batch - cells["log_batch_opt"]).transpose(*SAMPLE_DIMS, "target")
+def optimum_at_batch(cells: xr.Dataset, log_batch: xr.DataArray | float) -> xr.Dataset:
+    """lr (and weight decay) minimising each draw's bowl at a fixed log batch (tokens).
+
+    ``cells`` are new-cell draws (:func:`~bayes_scaling.cells.draw_new_cells`, any target
+    selection); ``log_batch`` broadcasts against them (per target, or per draw). With a
+    weight-decay dim, lr and wd are minimised jointly (:func:`conditional_optimum` in the
+    stretched coordinates, then the skew stretch undone); without one, wd follows the AdamW
+    timescale law at the conditional lr and the given batch. Returns log_lr_opt_at_batch,
+    log_weight_decay_opt_at_batch and log_loss_opt_at_batch (the best loss at that batch).
+    """
+    h = curvature(cells)
+    core = list(cells["log_lr_opt"].dims)
+    h = h.transpose(*core, "dim_row", "dim_col")
+    like = cells["log_lr_opt"]
+    d_b = (log_batch - cells["log_batch_opt"]).transpose(*core)
     x, quad = conditional_optimum(h.to_numpy(), {1: d_b.to_numpy()})
-    skew = cells["skew"].transpose(*SAMPLE_DIMS, "target").to_numpy()
-    like = cells["log_lr_opt"].transpose(*SAMPLE_DIMS, "target")
-    log_lr = like + unstretch_lr(x[..., 0], skew)
+    log_lr = like + unstretch_lr(x[..., 0], cells["skew"].transpose(*core).to_numpy())
     if h.sizes["dim_row"] == 3:
         log_wd = cells["log_weight_decay_opt"] + like.copy(data=x[..., 2])
     else:
-        log_wd = log_batch - log_lr - log_tau - log_d
+        log_wd = log_batch - log_lr - cells["log_tau_opt"] - np.log(cells["n_tokens"])
     log_loss = np.log(np.exp(cells["log_loss_opt"]) + like.copy(data=quad))
-    return {"lr_opt_at_batch": log_lr, "weight_decay_opt_at_batch": log_wd,
-            "loss_opt_at_batch": log_loss}
+    return xr.Dataset({"log_lr_opt_at_batch": log_lr,
+                       "log_weight_decay_opt_at_batch": log_wd.transpose(*core),
+                       "log_loss_opt_at_batch": log_loss})
 
 
 def _summarise(draws: xr.Dataset, targets: pd.DataFrame) -> pd.DataFrame:
@@ -151,15 +158,14 @@ def predict(posterior: xr.DataTree, targets: pd.DataFrame | dict, seed: int = 0)
     targets = prediction_targets(targets)
     cells = draw_new_cells(posterior, targets, seed=seed)
     seq = xr.DataArray(targets["seq_len"].to_numpy(), dims="target")
-    log_d = xr.DataArray(np.log(targets["n_tokens"].to_numpy()), dims="target")
     logs = {"lr_opt": cells["log_lr_opt"], "batch_tokens_opt": cells["log_batch_opt"],
             "batch_seqs_opt": cells["log_batch_opt"] - np.log(seq),
             "weight_decay_opt": cells["log_weight_decay_opt"], "tau_opt": cells["log_tau_opt"],
             "loss_opt": cells["log_loss_opt"]}
     batch = targets["batch_tokens"].to_numpy()
     if np.isfinite(batch).any():
-        logs.update(_at_batch(cells, xr.DataArray(np.log(batch), dims="target"),
-                              cells["log_tau_opt"], log_d))
+        at = optimum_at_batch(cells, xr.DataArray(np.log(batch), dims="target"))
+        logs.update({q: at[f"log_{q}"] for q in AT_BATCH})
     draws = xr.Dataset()
     for name, log in logs.items():
         log = log.transpose(*SAMPLE_DIMS, "target")

@@ -1,0 +1,227 @@
+"""predict(): posterior predictive optima at target scales, lr at a fixed batch, calibration."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import minimize
+
+from bayes_scaling import laws
+from bayes_scaling.cells import chol_matrix, draw_new_cells
+from bayes_scaling.fit import fit, load_posterior, save_posterior
+from bayes_scaling.predict import (
+    QUANTITIES,
+    TargetError,
+    conditional_optimum,
+    optimum_at_batch,
+    predict,
+    unstretch_lr,
+)
+from bayes_scaling.simulate import SimulationTruth, default_cells, simulate_sweep
+
+TARGET = {"arch": "dense", "data_mix": "web", "n_params": 7e9, "n_tokens": 2e12}
+
+
+def small_posterior_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small fit (dense + MoE, one mix, 12 cells, 2 x 300 draws) cached for the session,
+    shared by the predict, regret and CLI tests (which import this helper)."""
+    path = tmp_path_factory.getbasetemp() / "predict_small_posterior.nc"
+    if not path.exists():
+        cells = default_cells(mixes=("web",), n_params=(5e7, 1.5e8, 4.5e8))
+        sweep, _ = simulate_sweep(3, cells=cells, n_lr=6)
+        posterior = fit(sweep, seed=3, draws=300, tune=300, chains=2, progressbar=False)
+        save_posterior(posterior, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def posterior(tmp_path_factory):
+    return load_posterior(small_posterior_path(tmp_path_factory))
+
+
+# ----------------------------------------------------------------------------- pure maths
+def _random_h(rng: np.random.Generator, k: int) -> np.ndarray:
+    a = rng.normal(size=(k, k))
+    return a @ a.T + 0.1 * np.eye(k)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_conditional_optimum_zero_gradient_and_minimal(k):
+    rng = np.random.default_rng(0)
+    h = _random_h(rng, k)
+    x, quad = conditional_optimum(h, {1: np.array(0.7)})
+    assert x[1] == 0.7
+    free = [i for i in range(k) if i != 1]
+    np.testing.assert_allclose((h @ x)[free], 0.0, atol=1e-12)  # stationary in the free coords
+    assert quad == pytest.approx(0.5 * x @ h @ x, rel=1e-12)
+    for _ in range(50):  # any other point with the same fixed coordinate is worse
+        y = x.copy()
+        y[free] += rng.normal(scale=0.3, size=len(free))
+        assert 0.5 * y @ h @ y > quad
+
+
+def test_conditional_optimum_2d_is_the_closed_form():
+    h = np.array([[0.09, 0.02], [0.02, 0.05]])
+    x, quad = conditional_optimum(h, {1: np.array(-0.4)})
+    assert x[0] == pytest.approx(-h[0, 1] * -0.4 / h[0, 0], rel=1e-12)
+    assert quad == pytest.approx(0.5 * 0.16 * (h[1, 1] - h[0, 1] ** 2 / h[0, 0]), rel=1e-12)
+
+
+def test_unstretch_inverts_the_bowl_skew():
+    """bowl_loss at the unstretched offset equals the plain quadratic in stretched units."""
+    chol = np.array([[0.3, 0.0], [0.05, 0.2]])
+    for s, skew in [(0.4, 0.2), (-0.4, 0.2), (0.4, -0.3), (-0.1, -0.3)]:
+        d = unstretch_lr(np.array(s), np.array(skew))
+        z = chol.T @ np.array([s, 0.0])
+        assert laws.bowl_loss(0.0, [d, 0.0], chol, skew) == pytest.approx(0.5 * z @ z)
+
+
+# ----------------------------------------------------------------------------- lr at a batch
+def test_lr_at_batch_is_the_unconditional_optimum_when_the_batch_is_the_optimum(posterior):
+    cells = draw_new_cells(posterior, TARGET, seed=1)
+    at = optimum_at_batch(cells, cells["log_batch_opt"])  # each draw's own optimal batch
+    np.testing.assert_allclose(at["log_lr_opt_at_batch"], cells["log_lr_opt"], atol=1e-12)
+    np.testing.assert_allclose(at["log_weight_decay_opt_at_batch"],
+                               cells["log_weight_decay_opt"], atol=1e-12)
+    np.testing.assert_allclose(at["log_loss_opt_at_batch"], cells["log_loss_opt"], atol=1e-12)
+
+
+def test_lr_at_the_median_batch_is_close_to_the_unconditional_lr(posterior):
+    """At the posterior median batch the conditional lr's median moves by < 3%."""
+    free = predict(posterior, TARGET, seed=2).summary.set_index("quantity")
+    fixed = predict(posterior, {**TARGET, "batch_tokens": free.loc["batch_tokens_opt",
+                                                                   "median"]}, seed=2)
+    med = fixed.summary.set_index("quantity")["median"]
+    assert med["lr_opt_at_batch"] == pytest.approx(free.loc["lr_opt", "median"], rel=0.03)
+    assert med["loss_opt_at_batch"] >= free.loc["loss_opt", "median"]
+
+
+def test_lr_at_batch_matches_a_numerical_minimisation_of_the_bowl(posterior):
+    """Joint numerical minimisation over (log lr, log wd) of laws.bowl_loss at a fixed batch,
+    on 12 draws, agrees with the analytic conditional optimum to 1e-4 in logs."""
+    cells = draw_new_cells(posterior, TARGET, seed=3).isel(target=0)
+    log_b = float(cells["log_batch_opt"].median()) + 0.8  # a batch e^0.8 = 2.2x the optimum
+    at = optimum_at_batch(cells, log_b)
+    k = cells.sizes["dim"]
+    assert k == 3
+    for c, d in [(c, d) for c in (0, 1) for d in (0, 7, 50, 100, 250, 299)]:
+        draw = cells.isel(chain=c, draw=d)
+        chol = chol_matrix(draw["chol_diag"].to_numpy(), draw["chol_offdiag"].to_numpy())
+        opt = np.array([draw["log_lr_opt"], draw["log_batch_opt"], draw["log_weight_decay_opt"]],
+                       dtype=float)
+
+        def loss(u, chol=chol, opt=opt, skew=float(draw["skew"])):
+            return float(laws.bowl_loss(0.0, np.array([u[0], log_b, u[1]]) - opt, chol, skew))
+
+        res = minimize(loss, x0=[opt[0] + 0.3, opt[2] - 0.2], method="Nelder-Mead",
+                       options={"xatol": 1e-9, "fatol": 1e-14, "maxiter": 4000})
+        got = at.isel(chain=c, draw=d)
+        assert res.x[0] == pytest.approx(float(got["log_lr_opt_at_batch"]), abs=1e-4)
+        assert res.x[1] == pytest.approx(float(got["log_weight_decay_opt_at_batch"]), abs=1e-4)
+
+
+# ----------------------------------------------------------------------------- predict
+def test_prediction_draws_and_summary(posterior):
+    targets = pd.DataFrame({"arch": ["dense", "moe"], "data_mix": ["web", "web"],
+                            "n_params": [7e9, 1e9], "n_tokens": [2e12, 2e10],
+                            "seq_len": [4096, np.nan], "batch_tokens": [np.nan, 2.0**21]})
+    pred = predict(posterior, targets, seed=0)
+    d = pred.draws
+    assert dict(d.sizes) == {"chain": 2, "draw": 300, "target": 2}
+    for q in (*QUANTITIES, "lr_opt_at_batch"):
+        assert q in d and f"log_{q}" in d
+        np.testing.assert_allclose(np.log(d[q]), d[f"log_{q}"], rtol=1e-12)
+    np.testing.assert_allclose(d["seq_len"], [4096, 2048])
+    np.testing.assert_allclose(d["batch_seqs_opt"] * d["seq_len"], d["batch_tokens_opt"])
+    np.testing.assert_allclose(  # AdamW timescale: tau = B / (lr lambda D)
+        d["tau_opt"], d["batch_tokens_opt"] / (d["lr_opt"] * d["weight_decay_opt"]
+                                               * d["n_tokens"]), rtol=1e-9)
+    assert np.isnan(d["lr_opt_at_batch"].isel(target=0)).all()
+    assert np.isfinite(d["lr_opt_at_batch"].isel(target=1)).all()
+    s = pred.summary
+    assert list(s["quantity"][s["target"] == 0]) == list(QUANTITIES)  # no NaN at-batch rows
+    assert set(s["quantity"][s["target"] == 1]) == {*QUANTITIES, "lr_opt_at_batch",
+                                                    "weight_decay_opt_at_batch",
+                                                    "loss_opt_at_batch"}
+    row = s[(s["target"] == 1) & (s["quantity"] == "lr_opt")].iloc[0]
+    v = d["lr_opt"].isel(target=1).to_numpy().ravel()
+    assert row["median"] == pytest.approx(np.median(v), rel=1e-12)
+    assert row["mean"] == pytest.approx(v.mean(), rel=1e-12)
+    assert row["lo90"] < row["lo50"] < row["median"] < row["hi50"] < row["hi90"]
+    assert row["arch"] == "moe" and row["batch_tokens"] == 2.0**21
+
+
+def test_predict_is_reproducible_and_seeded(posterior):
+    a, b = predict(posterior, TARGET, seed=5), predict(posterior, TARGET, seed=5)
+    c = predict(posterior, TARGET, seed=6)
+    np.testing.assert_array_equal(a.draws["lr_opt"], b.draws["lr_opt"])
+    assert not np.array_equal(a.draws["lr_opt"], c.draws["lr_opt"])
+
+
+def test_unseen_mix_is_wider_than_a_fitted_mix(posterior):
+    """An unseen mix adds the mix population's spread to the intercepts."""
+    seen = predict(posterior, TARGET, seed=0).summary.set_index("quantity")
+    new = predict(posterior, {**TARGET, "data_mix": "new"}, seed=0).summary.set_index("quantity")
+    for q in ("lr_opt", "batch_tokens_opt"):
+        assert (np.log(new.loc[q, "hi90"] / new.loc[q, "lo90"])
+                > 1.2 * np.log(seen.loc[q, "hi90"] / seen.loc[q, "lo90"]))
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"arch": "gpt"}, "not in the fitted data"),
+    ({"n_params": -1.0}, "n_params"),
+    ({"batch_tokens": 0.0}, "batch_tokens"),
+    ({"seq_len": "long"}, "seq_len"),
+])
+def test_bad_targets_are_clear_errors(posterior, change, match):
+    with pytest.raises(TargetError, match=match):
+        predict(posterior, {**TARGET, **change})
+
+
+# ----------------------------------------------------------------------------- calibration
+def _true_cells(truth: SimulationTruth, targets: pd.DataFrame, k: int,
+                rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """k true cells per target (target, k): the true law plus the true cell scatter."""
+    n = targets["n_params"].to_numpy()[:, None]
+    d = targets["n_tokens"].to_numpy()[:, None]
+    arch = [truth.archs[a] for a in targets["arch"]]
+    mix = np.array([truth.mix_offsets[m] for m in targets["data_mix"]])
+    pick = lambda name: np.array([getattr(a, name) for a in arch])[:, None]  # noqa: E731
+    z = rng.standard_normal((3, len(targets), k))
+    log_lr = (laws.log_lr_opt(pick("c_eta"), pick("a_n"), pick("a_d"), n, d) + mix[:, :1]
+              + truth.sigma_cell_lr * z[0])
+    log_b = (laws.log_batch_opt(pick("c_b"), pick("b_n"), pick("b_d"), n, d) + mix[:, 1:2]
+             + truth.sigma_cell_batch * z[1])
+    log_tau = laws.log_tau_opt(truth.c_tau, truth.g_tpp, n, d) + truth.sigma_cell_tau * z[2]
+    return {"log_lr_opt": log_lr, "log_batch_tokens_opt": log_b,
+            "log_weight_decay_opt": laws.log_weight_decay_from_tau(log_tau, log_lr, log_b, d)}
+
+
+@pytest.mark.slow
+def test_90pct_intervals_cover_true_optima_at_10x_the_sweep_scale():
+    """Sweeps up to N = 4.5e8, D = 4.5e10 (dense + MoE, two mixes); targets at N = 4.5e9 and
+    D = 9e10 / 4.5e11 (10x the largest N and D). For 4 simulated sweeps x 8 targets x 400 true
+    cells (true law + true cell scatter), the 90% predictive intervals of log lr, log batch and
+    log weight decay must cover the true cell optimum at a pooled rate in [0.80, 0.97]: the
+    spread of the pooled rate comes from the 4 fits (each fit's law error is shared by all of
+    its target cells), about +-0.04 for a calibrated model, wider than the binomial +-0.005."""
+    truth = SimulationTruth()
+    cells = default_cells(n_params=(5e7, 1.5e8, 4.5e8), tokens_per_param=(20.0, 100.0))
+    targets = pd.DataFrame([(a, m, 4.5e9, d) for a in ("dense", "moe") for m in ("web", "code")
+                            for d in (9e10, 4.5e11)],
+                           columns=["arch", "data_mix", "n_params", "n_tokens"])
+    hits = {q: [] for q in ("log_lr_opt", "log_batch_tokens_opt", "log_weight_decay_opt")}
+    for seed in range(4):
+        sweep, _ = simulate_sweep(200 + seed, cells=cells, truth=truth, n_lr=6)
+        posterior = fit(sweep, seed=seed, draws=500, tune=500, chains=2, progressbar=False)
+        draws = predict(posterior, targets, seed=seed).draws
+        true = _true_cells(truth, targets, 400, np.random.default_rng(1000 + seed))
+        for q in hits:
+            band = draws[q].quantile([0.05, 0.95], dim=("chain", "draw")).to_numpy()
+            inside = (band[0][:, None] <= true[q]) & (true[q] <= band[1][:, None])
+            hits[q].append(inside.mean(axis=1))
+    rates = {q: float(np.mean(v)) for q, v in hits.items()}
+    pooled = float(np.mean(list(rates.values())))
+    assert 0.80 <= pooled <= 0.97, rates
+    assert all(0.70 <= r <= 0.99 for r in rates.values()), rates
