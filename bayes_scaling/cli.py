@@ -302,6 +302,85 @@ def _run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- report, demo
+def _positive_number(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _add_report_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "report", help="one static HTML page about a posterior (figures embedded)",
+        description="Write a self-contained HTML report of a fitted posterior: data summary, "
+                    "sampling diagnostics, laws with 90%% intervals next to the published "
+                    "values, the predicted optimum at the target(s), the expected regret "
+                    "over (lr, batch), the proposed next runs, and every figure (embedded as "
+                    "PNG; the page needs no network). Without --params/--tokens the target "
+                    "is 10x the largest fitted N and D.")
+    p.add_argument("posterior", type=Path, help="posterior file written by `fit` (.nc)")
+    p.add_argument("--out", type=Path, default=Path("report.html"), help="HTML file to write")
+    p.add_argument("--params", type=_positive_number, default=None,
+                   help="target non-embedding (for MoE: active) parameters N")
+    p.add_argument("--tokens", type=_positive_number, default=None,
+                   help="target training tokens D")
+    p.add_argument("--arch", action="append", default=None,
+                   help="target architecture (repeatable: one target per arch; default: "
+                        "every fitted arch); proposals are for the first")
+    p.add_argument("--mix", default=None, help="target data mix (default: the most common "
+                                                "fitted mix)")
+    p.add_argument("--k", type=int, default=3, help="next runs to propose (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="seed of predictions and proposals")
+    p.add_argument("--figures", type=Path, default=None,
+                   help="also save every figure as PNG and SVG into this folder")
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from bayes_scaling.fit import load_posterior
+    from bayes_scaling.plots import write_figures
+    from bayes_scaling.report import build_report, default_targets, write_report
+
+    posterior = load_posterior(args.posterior)
+    given = args.params is not None or args.tokens is not None or args.arch or args.mix
+    targets = (default_targets(posterior, args.params, args.tokens, args.arch, args.mix)
+               if given else None)
+    page, pieces = build_report(posterior, targets, k=args.k, seed=args.seed,
+                                progress=lambda msg: print(msg, flush=True))
+    path = write_report(page, args.out)
+    if args.figures is not None:
+        saved = write_figures(pieces["figures"], args.figures, close_after=True)
+        print(f"{len(saved)} figures (PNG + SVG) -> {args.figures}")
+    print(f"report -> {path}")
+    return 0
+
+
+def _add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "demo", help="the whole job on a simulated sweep: fit, predict, propose, report",
+        description="Simulate the embedded default sweep (dense + MoE, two data mixes, weight "
+                    "decay varied), validate it, fit the model, predict the optimum for a 7B "
+                    "dense and a 7B-active MoE run on 2T tokens, propose the next runs, and "
+                    "write sweep.csv, truth.nc, posterior.nc, figures/ and report.html into "
+                    "--out.")
+    p.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder")
+    p.add_argument("--seed", type=int, default=0, help="seed of everything random")
+    p.add_argument("--draws", type=int, default=None,
+                   help="draws per chain (default: the spec's 1000); tuning steps follow "
+                        "unless --tune is given")
+    p.add_argument("--tune", type=int, default=None, help="tuning steps per chain")
+    p.add_argument("--chains", type=int, default=None, help="chains (default: the spec's 4)")
+    p.add_argument("--k", type=int, default=3, help="next runs to propose (default 3)")
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from bayes_scaling.demo import run_demo
+
+    run_demo(args.out, seed=args.seed, draws=args.draws, tune=args.tune, chains=args.chains,
+             k=args.k, progress=lambda msg: print(msg, flush=True))
+    return 0
+
+
 # ----------------------------------------------------------------------------- registry
 Command = tuple[Callable[[argparse._SubParsersAction], None],
                 Callable[[argparse.Namespace], int]]
@@ -310,6 +389,8 @@ COMMANDS: dict[str, Command] = {
     "simulate": (_add_simulate_parser, _run_simulate),
     "fit": (_add_fit_parser, _run_fit),
     "predict": (_add_predict_parser, _run_predict),
+    "report": (_add_report_parser, _run_report),
+    "demo": (_add_demo_parser, _run_demo),
 }
 
 

@@ -141,7 +141,8 @@ def plot_cell_landscapes(posterior: xr.DataTree, cells: list[str] | None = None,
     for ax in axes.flat[len(cells):]:
         ax.remove()
     if sc is not None:
-        fig.colorbar(sc, ax=axes[:, -1].tolist(), label=LABELS["excess_pct"], shrink=0.8)
+        fig.colorbar(sc, ax=list(axes.flat[:len(cells)]), label=LABELS["excess_pct"],
+                     shrink=0.8)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8)
     fig.suptitle(title or "Loss landscapes per cell: runs, fitted bowl and optimum")

@@ -1,0 +1,195 @@
+"""Figures: every axes labelled with units, legends where several series, titles, files
+written; and the numbers behind the figures (bowl surfaces, ellipses, law slices)."""
+
+import functools
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from matplotlib.path import Path as MplPath
+
+from bayes_scaling.fit import fit, posterior_cells, posterior_runs
+from bayes_scaling.plots import (
+    LABELS,
+    make_figures,
+    plot_cell_landscapes,
+    plot_expected_regret,
+    plot_law_curves,
+    plot_proposals,
+    plot_target_predictive,
+    regret_grid,
+    save_figure,
+)
+from bayes_scaling.plots_cells import cell_bowl
+from bayes_scaling.plots_common import ellipse, fmt_sci, fmt_value
+from bayes_scaling.plots_laws import adjusted_cell_optima, law_slice
+from bayes_scaling.predict import predict
+from bayes_scaling.simulate import default_cells, simulate_sweep
+
+TARGETS = pd.DataFrame({"arch": ["dense", "moe"], "data_mix": ["web", "web"],
+                        "n_params": [7e9, 7e9], "n_tokens": [2e12, 2e12]})
+CATEGORICAL_LABELS = {"target run"}
+"""Axis labels without units because the axis is a list of named things."""
+
+
+@functools.cache
+def tiny_fit() -> tuple[xr.DataTree, xr.Dataset]:
+    """A small fit shared by the figure and report tests (16 cells, 2 chains x 150 draws)."""
+    sweep, truth = simulate_sweep(seed=1, cells=default_cells(n_params=(5e7, 2e8)))
+    return fit(sweep, seed=1, draws=150, tune=150, chains=2, progressbar=False), truth
+
+
+@functools.cache
+def tiny_pieces() -> dict:
+    """Prediction, proposals and a regret grid on :func:`tiny_fit`, computed once."""
+    from bayes_scaling.design import propose
+
+    posterior, truth = tiny_fit()
+    prediction = predict(posterior, TARGETS, seed=0)
+    proposals = propose(posterior, TARGETS.iloc[0].to_dict(), k=2, seed=0, n_draws=200,
+                        n_rescore=8, n_outcomes=8)
+    regret = regret_grid(posterior, TARGETS.iloc[0], prediction, n_lr=14, n_batch=12)
+    return {"posterior": posterior, "truth": truth, "prediction": prediction,
+            "proposals": proposals, "regret": regret}
+
+
+@pytest.fixture(scope="module")
+def pieces() -> dict:
+    return tiny_pieces()
+
+
+FIGURES = {
+    "landscapes": lambda p: plot_cell_landscapes(
+        p["posterior"], list(posterior_cells(p["posterior"]).index[:5]), truth=p["truth"]),
+    "laws_target": lambda p: plot_law_curves(p["posterior"], TARGETS.iloc[0]),
+    "laws_centre": lambda p: plot_law_curves(p["posterior"]),
+    "predictive": lambda p: plot_target_predictive(p["prediction"]),
+    "regret": lambda p: plot_expected_regret(p["regret"], p["prediction"]),
+    "proposals": lambda p: plot_proposals(p["posterior"], p["proposals"], TARGETS.iloc[[0]]),
+}
+
+
+@pytest.fixture(scope="module")
+def figures(pieces) -> dict:
+    return {name: build(pieces) for name, build in FIGURES.items()}
+
+
+def _is_colorbar(ax) -> bool:
+    return ax.get_label() == "<colorbar>"
+
+
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_axes_have_unit_labels_titles_and_legends(name, figures):
+    fig = figures[name]
+    axes = [ax for ax in fig.axes if not _is_colorbar(ax)]
+    assert axes
+    allowed = set(LABELS.values()) | CATEGORICAL_LABELS
+    fig_legend = {t.get_text() for leg in fig.legends for t in leg.get_texts()}
+    suptitle = fig._suptitle.get_text() if fig._suptitle is not None else ""
+    for ax in axes:
+        for label in (ax.get_xlabel(), ax.get_ylabel()):
+            assert label, f"{name}: an axes without an x or y label"
+            assert label in allowed, f"{name}: axis label {label!r} is not a label with units"
+        assert ax.get_title() or suptitle, f"{name}: no title"
+        labels = [lab for lab in ax.get_legend_handles_labels()[1] if not lab.startswith("_")]
+        if len(labels) > 1:
+            assert ax.get_legend() is not None or set(labels) <= fig_legend, (
+                f"{name}: {len(labels)} labelled series and no legend naming them")
+    for cax in (ax for ax in fig.axes if _is_colorbar(ax)):
+        assert cax.get_ylabel() or cax.get_xlabel(), f"{name}: colour bar without a label"
+
+
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_figures_save_as_png_and_svg(name, figures, tmp_path):
+    png, svg = save_figure(figures[name], tmp_path, name)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    text = svg.read_text()
+    assert "<svg" in text and svg.stat().st_size > 20_000
+
+
+def test_make_figures_draws_every_kind(pieces):
+    figs = make_figures(pieces["posterior"], prediction=pieces["prediction"],
+                        proposals=pieces["proposals"], regret=pieces["regret"],
+                        targets=TARGETS, truth=pieces["truth"])
+    groups = {f"landscapes_{a}_{m}" for a in ("dense", "moe") for m in ("code", "web")}
+    assert set(figs) == groups | {"laws", "predictive", "regret", "proposals"}
+
+
+def test_landscape_shows_every_run_of_its_cell(pieces):
+    posterior = pieces["posterior"]
+    cell = posterior_cells(posterior).index[0]
+    fig = plot_cell_landscapes(posterior, [cell])
+    ax = fig.axes[0]
+    runs = posterior_runs(posterior)
+    n_runs = int((runs["cell"] == cell).sum())
+    shown = {c.get_label(): len(c.get_offsets()) for c in ax.collections
+             if "run" in c.get_label()}
+    assert sum(shown.values()) == n_runs
+    assert shown["run above the window (censored)"] > 0
+
+
+def test_cell_bowl_is_zero_at_each_draws_optimum_and_positive_elsewhere(pieces):
+    posterior = pieces["posterior"]
+    cell = posterior_cells(posterior).index[3]
+    post = posterior["posterior"]
+    lr0 = float(post["log_lr_opt"].sel(cell=cell).median())
+    b0 = float(post["log_batch_opt"].sel(cell=cell).median())
+    log_lr = lr0 + np.linspace(-1.5, 1.5, 61)
+    log_b = b0 + np.linspace(-1.5, 1.5, 61)
+    rel = cell_bowl(posterior, cell, log_lr, log_b, n_draws=100)
+    assert rel.dims == ("sample", "lr", "batch")
+    assert float(rel.min()) >= 0.0
+    med = rel.median("sample")
+    i, j = np.unravel_index(int(np.argmin(med.to_numpy())), med.shape)
+    step = log_lr[1] - log_lr[0]
+    assert abs(log_lr[i] - lr0) <= 3 * step and abs(log_b[j] - b0) <= 3 * step
+    assert float(med.max()) > 0.005  # a 1.5-nat step away from the optimum costs > 0.5%
+
+
+def test_ellipse_covers_its_probability():
+    rng = np.random.default_rng(0)
+    xy = rng.multivariate_normal([1.0, -2.0], [[1.0, 0.6], [0.6, 0.8]], size=20_000)
+    ex, ey = ellipse(xy[:, 0], xy[:, 1], prob=0.9)
+    inside = MplPath(np.column_stack([ex, ey])).contains_points(xy).mean()
+    assert inside == pytest.approx(0.9, abs=0.01)
+
+
+def test_law_slice_at_reference_is_the_intercept(pieces):
+    posterior = pieces["posterior"]
+    draws = law_slice(posterior, "lr", "dense", "web", [1e9], [1e11], n_draws=None)
+    c_eta = posterior["posterior"]["c_eta"].sel(arch="dense", mix="web").stack(
+        sample=("chain", "draw"))
+    np.testing.assert_allclose(draws.isel(point=0).to_numpy(), c_eta.to_numpy(), atol=1e-12)
+
+
+def test_adjusted_optima_at_own_scale_are_the_cell_optima(pieces):
+    posterior = pieces["posterior"]
+    cells = posterior_cells(posterior)
+    cell = cells.index[2]
+    adj = adjusted_cell_optima(posterior, "batch", n_tokens=cells.loc[cell, "n_tokens"],
+                               n_params=cells.loc[cell, "n_params"], n_draws=None)
+    raw = posterior["posterior"]["log_batch_opt"].sel(cell=cell).stack(sample=("chain", "draw"))
+    np.testing.assert_allclose(adj.sel(cell=cell).to_numpy(), raw.to_numpy(), atol=1e-12)
+    other = cells.index[0]
+    moved = adj.sel(cell=other) - posterior["posterior"]["log_batch_opt"].sel(cell=other).stack(
+        sample=("chain", "draw"))
+    assert float(np.abs(moved).max()) > 0  # cells at another scale do move
+
+
+def test_regret_grid_is_a_labelled_nonnegative_surface(pieces):
+    grid = pieces["regret"]
+    assert grid["expected_regret_pct"].dims == ("lr", "batch_tokens")
+    assert grid.sizes == {"lr": 14, "batch_tokens": 12}
+    assert float(grid["expected_regret_pct"].min()) >= 0
+    # the least regret sits inside the grid, near the predictive optimum
+    pct = grid["expected_regret_pct"]
+    best = pct.where(pct == pct.min(), drop=True)
+    med = float(pieces["prediction"].draws["lr_opt"].isel(target=0).median())
+    assert abs(np.log(float(best["lr"][0]) / med)) < 0.5
+
+
+def test_number_formats():
+    assert fmt_sci(7e9) == "7e9" and fmt_sci(2.146e8) == "2.15e8" and fmt_sci(0.002) == "2e-3"
+    assert [fmt_value(x) for x in (0, 1.7712, 0.0712, 0.00106, 7.67e6)] == [
+        "0", "1.77", "0.0712", "1.06e-3", "7.67e6"]

@@ -1,0 +1,115 @@
+"""The HTML report: one self-contained page with every section, embedded figures, no network
+references, and the same numbers as the predictions it shows."""
+
+import base64
+import re
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_plots import TARGETS, tiny_pieces  # one small fit shared with the figure tests
+
+from bayes_scaling.plots import make_figures
+from bayes_scaling.plots_common import fmt_value
+from bayes_scaling.report import build_report, default_targets, render_report, write_report
+
+SECTIONS = ("data", "diagnostics", "laws", "targets", "proposals", "cells")
+
+
+class _Refs(HTMLParser):
+    """Collects every src/href and the ids of sections."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refs: list[tuple[str, str, str]] = []
+        self.ids: list[str] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        for key, value in attrs:
+            if key in ("src", "href", "srcset", "data", "action"):
+                self.refs.append((tag, key, value or ""))
+            if key == "id":
+                self.ids.append(value)
+
+
+def parse(page: str) -> _Refs:
+    parser = _Refs()
+    parser.feed(page)
+    return parser
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    p = tiny_pieces()
+    figures = make_figures(p["posterior"], prediction=p["prediction"], proposals=p["proposals"],
+                           regret=p["regret"], targets=TARGETS, truth=p["truth"])
+    page = render_report(p["posterior"], prediction=p["prediction"], proposals=p["proposals"],
+                         regret=p["regret"], figures=figures, title="test report")
+    path = write_report(page, tmp_path_factory.mktemp("report") / "report.html")
+    return {"page": page, "path": path, "figures": figures, **p}
+
+
+def test_report_has_every_section_and_figure(report):
+    refs = parse(report["page"])
+    assert set(SECTIONS) <= set(refs.ids)
+    images = [value for tag, key, value in refs.refs if tag == "img"]
+    assert len(images) == len(report["figures"])
+    for value in images:
+        assert value.startswith("data:image/png;base64,")
+        png = base64.b64decode(value.split(",", 1)[1])
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+    assert {f"fig-{name}" for name in report["figures"]} <= set(refs.ids)
+
+
+def test_report_needs_no_network(report):
+    page = report["page"]
+    assert not re.search(r"https?://", page)
+    assert "<script" not in page and "@import" not in page and "url(" not in page
+    for tag, key, value in parse(page).refs:
+        assert value.startswith(("data:", "#")), f"<{tag} {key}={value[:60]}> is not embedded"
+
+
+def test_report_sections_carry_the_numbers(report):
+    page = report["page"]
+    s = report["posterior"]["runs"].sizes["row"]
+    assert f"<b>{s}</b> runs in <b>16</b> cells" in page
+    for text in ("R-hat", "bulk ESS", "divergences", "E-BFMI", "90% interval", "published",
+                 "steplaw", "powerlines", "least expected regret", "Selected next runs"):
+        assert text.lower() in page.lower(), text
+    summary = report["prediction"].summary.set_index(["target", "quantity"])
+    lr = summary.loc[(0, "lr_opt"), "median"]
+    assert f"peak lr <b>{fmt_value(lr)}</b>" in page
+    picks = report["proposals"][report["proposals"]["selected"]]["group"].nunique()
+    assert page.count("<li>") >= picks
+
+
+def test_report_file_is_written(report):
+    assert report["path"].read_text(encoding="utf-8") == report["page"]
+    assert report["path"].stat().st_size > 200_000
+
+
+def test_default_targets_go_ten_times_beyond_the_data():
+    posterior = tiny_pieces()["posterior"]
+    targets = default_targets(posterior)
+    assert list(targets["arch"]) == ["dense", "moe"]
+    assert np.allclose(targets["n_params"], 10 * 2e8) and np.allclose(targets["n_tokens"],
+                                                                      10 * 2e8 * 100)
+    one = default_targets(posterior, 1e10, 3e11, ["moe"], "code")
+    assert one.to_dict(orient="records") == [
+        {"arch": "moe", "data_mix": "code", "n_params": 1e10, "n_tokens": 3e11}]
+
+
+def test_build_report_computes_every_piece():
+    posterior = tiny_pieces()["posterior"]
+    targets = pd.DataFrame({"arch": ["moe"], "data_mix": ["code"], "n_params": [3e9],
+                            "n_tokens": [6e11]})
+    messages = []
+    page, pieces = build_report(posterior, targets, k=1, progress=messages.append)
+    assert set(pieces) == {"targets", "prediction", "proposals", "regret", "figures"}
+    assert pieces["proposals"]["selected"].any()
+    assert "moe / code, N=3e9, D=6e11" in page
+    assert any(m.startswith("proposing 1 next run") for m in messages)
+    assert set(SECTIONS) <= set(parse(page).ids)
