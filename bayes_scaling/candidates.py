@@ -1,0 +1,308 @@
+"""Candidate runs for next-run selection, and every candidate cell's effects per posterior draw.
+
+A candidate is a run (arch, data_mix, n_params, n_tokens, lr, batch_tokens[, weight_decay])
+with a cost (6 N D FLOPs unless the table has a ``cost_flops`` or ``cost`` column); runs
+sharing a ``group`` label are a mini-sweep chosen together.
+
+Cell effects (optimum, loss at the optimum, curvature, noise) come from the posterior draws:
+an existing cell uses its own draws; a NEW cell is the law at its (N, D) plus cell residuals
+drawn from the hierarchy, and its law part is computed from the SAME draw of the law
+parameters as the target's, so that a small run's outcome informs the target through the
+shared law. Unseen mixes (and archs, where the spec allows) draw their offsets once per
+posterior draw and label, shared by every cell and the target that carry that label.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayes_scaling import laws
+from bayes_scaling.cells import as_targets, check_archs
+from bayes_scaling.fit import posterior_cells
+from bayes_scaling.spec import Spec, spec_from_json
+
+DEFAULT_SEQ_LEN = 2048
+RUN_COLUMNS = ("arch", "data_mix", "n_params", "n_tokens", "lr", "batch_tokens")
+INTERCEPTS = {"lr": "c_eta", "batch": "c_batch", "loss": "c_loss"}
+EXPONENTS = {"lr": ("a_n", "a_d"), "batch": ("b_n", "b_d"), "loss": ("l_n", "l_d")}
+
+
+class CandidateError(ValueError):
+    """A candidate table that cannot be scored; the message names the column and rows."""
+
+
+def as_candidates(candidates: pd.DataFrame | dict, seq_len: int = DEFAULT_SEQ_LEN
+                  ) -> pd.DataFrame:
+    """Validate a candidate table; add data_mix ('default'), seq_len, weight_decay (NaN),
+    cost_flops (6 N D unless given as ``cost_flops`` or ``cost``) and group (one per run)."""
+    df = pd.DataFrame(candidates).reset_index(drop=True)
+    if not len(df):
+        raise CandidateError("candidates: the table is empty")
+    df["data_mix"] = df.get("data_mix", "default")
+    missing = [c for c in RUN_COLUMNS if c not in df]
+    if missing:
+        raise CandidateError(f"candidates: missing column(s) {missing}")
+    for col in ("n_params", "n_tokens", "lr", "batch_tokens"):
+        df[col] = _positive(df[col], col)
+    for col, default in (("weight_decay", np.nan), ("seq_len", seq_len)):
+        if col not in df:
+            df[col] = default
+    df["weight_decay"] = pd.to_numeric(df["weight_decay"], errors="coerce").astype(float)
+    bad = np.flatnonzero(df["weight_decay"].to_numpy() <= 0)
+    if len(bad):
+        raise CandidateError(f"candidates: column 'weight_decay' must be positive or empty, "
+                             f"rows {bad[:10].tolist()}")
+    df["seq_len"] = pd.to_numeric(df["seq_len"]).astype(int)
+    cost_col = next((c for c in ("cost_flops", "cost") if c in df), None)
+    df["cost_flops"] = (_positive(df[cost_col], cost_col) if cost_col
+                        else 6.0 * df["n_params"] * df["n_tokens"])
+    if "group" in df:
+        df["group"] = df["group"].astype(str)
+    else:
+        df["group"] = [f"run{i}" for i in range(len(df))]
+    front = ["group", *RUN_COLUMNS, "seq_len", "weight_decay", "cost_flops"]
+    return df[front + [c for c in df.columns if c not in front and c != "cost"]]
+
+
+def _positive(col: pd.Series, name: str) -> pd.Series:
+    vals = pd.to_numeric(col, errors="coerce").astype(float)
+    bad = np.flatnonzero(~(vals.to_numpy() > 0) | ~np.isfinite(vals.to_numpy()))
+    if len(bad):
+        raise CandidateError(f"candidates: column '{name}' must be a positive number, rows "
+                             f"{bad[:10].tolist()}")
+    return vals
+
+
+def _stable_seed(*parts: object) -> int:
+    text = json.dumps([str(p) for p in parts])
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+
+
+@dataclass
+class Draws:
+    """A thinned, flattened set of posterior draws with label-aware accessors."""
+
+    post: xr.Dataset
+    index: np.ndarray
+    spec: Spec
+    dims: tuple[str, ...]
+    cells: pd.DataFrame
+    seed: int
+    _shared: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_posterior(cls, posterior: xr.DataTree, n_draws: int | None, seed: int) -> Draws:
+        post = posterior["posterior"].to_dataset()
+        total = post.sizes["chain"] * post.sizes["draw"]
+        n = total if not n_draws or n_draws >= total else n_draws
+        index = np.unique(np.linspace(0, total - 1, n).round().astype(int))
+        return cls(post=post, index=index, spec=spec_from_json(posterior.attrs["spec_json"]),
+                   dims=tuple(json.loads(posterior.attrs["dims"])),
+                   cells=posterior_cells(posterior), seed=seed)
+
+    @property
+    def n(self) -> int:
+        return len(self.index)
+
+    def get(self, name: str, **sel: str) -> np.ndarray:
+        """Variable ``name`` (optionally at labels) as (S, remaining dims...)."""
+        da = self.post[name].sel(**sel) if sel else self.post[name]
+        da = da.transpose("chain", "draw", ...)
+        return da.to_numpy().reshape(-1, *da.shape[2:])[self.index]
+
+    def z(self, *key: object, shape: tuple[int, ...] = ()) -> np.ndarray:
+        """Standard normal draws (S, *shape) fixed per key: shared by all cells using it."""
+        full = (*key, shape)
+        if full not in self._shared:
+            rng = np.random.default_rng([self.seed, _stable_seed(*key)])
+            self._shared[full] = rng.standard_normal((self.n, *shape))
+        return self._shared[full]
+
+    def known(self, coord: str) -> list[str]:
+        return [str(v) for v in self.post[coord].to_numpy()]
+
+    def by_arch(self, name: str, arch: str, sd_name: str | None = None) -> np.ndarray:
+        """A per-arch variable; an unseen arch draws around the population mean (shared)."""
+        if arch in self.known("arch"):
+            return self.get(name, arch=arch)
+        if sd_name and f"mu_{name}" in self.post and sd_name in self.post:
+            return self.get(f"mu_{name}") + self.get(sd_name) * self.z(name, arch)
+        return self.get(name).mean(axis=1)
+
+    def intercept(self, name: str, arch: str, mix: str) -> np.ndarray:
+        """c[arch, mix] at the reference; unseen mixes/archs draw their offsets (shared)."""
+        archs, mixes = self.known("arch"), self.known("mix")
+        if arch in archs and mix in mixes:
+            return self.get(name, arch=arch, mix=mix)
+        base = (self.get(f"{name}_arch", arch=arch) if arch in archs else
+                self.get(f"{name}_arch").mean(axis=1)
+                + self.spec.priors[name].sigma * self.z(name, "arch", arch))
+        if mix in mixes:
+            return base + self.get(name, arch=archs[0], mix=mix) - self.get(
+                f"{name}_arch", arch=archs[0])
+        return base + self.get(f"sd_mix_{name}") * self.z(name, "mix", mix)
+
+    def law_mean(self, q: str, arch: str, mix: str, n_params: float, n_tokens: float
+                 ) -> np.ndarray:
+        """Law (no cell residual) for q in lr, batch, loss (log scale), per draw (S,)."""
+        ea, eb = EXPONENTS[q]
+        sd = "sd_arch_loss_exponent" if q == "loss" else "sd_arch_exponent"
+        return (self.intercept(INTERCEPTS[q], arch, mix)
+                + self.by_arch(ea, arch, sd) * np.log(n_params / laws.N_REF)
+                + self.by_arch(eb, arch, sd) * np.log(n_tokens / laws.D_REF))
+
+    def tau_mean(self, n_params: float, n_tokens: float) -> np.ndarray:
+        return self.get("c_tau") + self.get("g_tpp") * np.log(
+            n_tokens / n_params / laws.TPP_REF)
+
+
+@dataclass(frozen=True)
+class CellEffects:
+    """One cell's effects per draw: opt (S, M, k) log lr/batch[/wd] optima, loss_opt (S, M),
+    chol_diag (S, M, k), chol_offdiag (S, k(k-1)/2), skew (S,), noise (S,); M = 1 for an
+    existing cell (its posterior draws), M inner residual samples for a new cell."""
+
+    key: tuple
+    existing: bool
+    opt: np.ndarray
+    loss_opt: np.ndarray
+    chol_diag: np.ndarray
+    chol_offdiag: np.ndarray
+    skew: np.ndarray
+    noise: np.ndarray
+    best_loss: float
+    """The cell's best observed loss (inf for a new cell); its window edge is (1 + w) x this."""
+
+
+def existing_cell(d: Draws, cell: str) -> CellEffects:
+    """Effects of a fitted cell from its own posterior draws."""
+    row = d.cells.loc[cell]
+    names = {"lr": "log_lr_opt", "batch": "log_batch_opt", "weight_decay": "log_weight_decay_opt"}
+    opt = np.stack([d.get(names[q], cell=cell) for q in d.dims], axis=-1)[:, None, :]
+    skew = d.get("skew", arch=row["arch"]) if "skew" in d.post else np.zeros(d.n)
+    return CellEffects(
+        key=(row["arch"], row["data_mix"], float(row["n_params"]), float(row["n_tokens"])),
+        existing=True, opt=opt, loss_opt=d.get("loss_opt", cell=cell)[:, None],
+        chol_diag=d.get("chol_diag", cell=cell)[:, None, :],
+        chol_offdiag=d.get("chol_offdiag", arch=row["arch"]), skew=skew,
+        noise=d.get("noise", arch=row["arch"]), best_loss=float(row["best_loss"]))
+
+
+def new_cell(d: Draws, arch: str, mix: str, n_params: float, n_tokens: float,
+             n_inner: int) -> CellEffects:
+    """Effects of an unfitted cell: the law from each draw plus ``n_inner`` residual samples."""
+    k = len(d.dims)
+    rng = np.random.default_rng([d.seed, _stable_seed("cell", arch, mix, n_params, n_tokens)])
+    z = rng.standard_normal((4 + k, d.n, n_inner))
+    sig = {q: d.get(f"sigma_cell_{q}")[:, None] for q in ("lr", "batch", "tau", "loss")}
+    lr = d.law_mean("lr", arch, mix, n_params, n_tokens)[:, None] + sig["lr"] * z[0]
+    batch = d.law_mean("batch", arch, mix, n_params, n_tokens)[:, None] + sig["batch"] * z[1]
+    cols = [lr, batch]
+    if k == 3:
+        tau = d.tau_mean(n_params, n_tokens)[:, None] + sig["tau"] * z[2]
+        cols.append(batch - lr - tau - np.log(n_tokens))
+    log_loss = d.law_mean("loss", arch, mix, n_params, n_tokens)[:, None] + sig["loss"] * z[3]
+    mu_diag = d.by_arch("mu_log_chol_diag", arch)
+    diag = np.exp(mu_diag[:, None, :] + d.get("sd_log_chol_diag")[:, None, :]
+                  * np.moveaxis(z[4:], 0, -1))
+    skew = d.by_arch("skew", arch) if "skew" in d.post else np.zeros(d.n)
+    return CellEffects(key=(arch, mix, float(n_params), float(n_tokens)), existing=False,
+                       opt=np.stack(cols, axis=-1), loss_opt=np.exp(log_loss), chol_diag=diag,
+                       chol_offdiag=d.by_arch("chol_offdiag", arch), skew=skew,
+                       noise=d.by_arch("noise", arch), best_loss=np.inf)
+
+
+def target_effects(d: Draws, target: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The target's optimum per draw, Rao-Blackwellised: law mean (S, k) and the covariance of
+    its cell residuals (S, k, k), for log lr, log batch[, log weight decay]."""
+    arch, mix = target["arch"], target["data_mix"]
+    n, dtok = float(target["n_params"]), float(target["n_tokens"])
+    m_lr, m_b = (d.law_mean(q, arch, mix, n, dtok) for q in ("lr", "batch"))
+    s_lr, s_b, s_tau = (d.get(f"sigma_cell_{q}") ** 2 for q in ("lr", "batch", "tau"))
+    if len(d.dims) == 2:
+        cov = np.zeros((d.n, 2, 2))
+        cov[:, 0, 0], cov[:, 1, 1] = s_lr, s_b
+        return np.stack([m_lr, m_b], axis=-1), cov
+    m_wd = m_b - m_lr - d.tau_mean(n, dtok) - np.log(dtok)
+    cov = np.zeros((d.n, 3, 3))
+    cov[:, 0, 0], cov[:, 1, 1], cov[:, 2, 2] = s_lr, s_b, s_lr + s_b + s_tau
+    cov[:, 0, 2] = cov[:, 2, 0] = -s_lr
+    cov[:, 1, 2] = cov[:, 2, 1] = s_b
+    return np.stack([m_lr, m_b, m_wd], axis=-1), cov
+
+
+def match_cells(d: Draws, table: pd.DataFrame, rtol: float = 1e-3) -> pd.Series:
+    """The fitted cell id of each row (arch, data_mix, n_params, n_tokens[, seq_len]) or ''."""
+    cells = d.cells
+    out = pd.Series("", index=table.index, dtype=object)
+    for cid, c in cells.iterrows():
+        hit = ((table["arch"] == c["arch"]) & (table["data_mix"] == c["data_mix"])
+               & (np.abs(np.log(table["n_params"] / c["n_params"])) < rtol)
+               & (np.abs(np.log(table["n_tokens"] / c["n_tokens"])) < rtol))
+        if "seq_len" in table:
+            hit &= table["seq_len"] == int(c["seq_len"])
+        out[hit] = cid
+    return out
+
+
+def cell_optimum(effects: CellEffects) -> np.ndarray:
+    """Posterior (predictive) median of a cell's log optimum, (k,)."""
+    return np.median(effects.opt.reshape(-1, effects.opt.shape[-1]), axis=0)
+
+
+def default_candidates(posterior: xr.DataTree, target: pd.DataFrame | dict, *,
+                       max_fraction: float = 0.1, size_ratio: float = 2.0,
+                       tokens_per_param: tuple[float, ...] = (20.0, 100.0),
+                       lr_offsets: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0),
+                       batch_offsets: tuple[float, ...] = (-1.0, 0.0, 1.0),
+                       sweep_lr_step: float = 0.6, sweep_batch_step: float = 0.8,
+                       include_existing: bool = True, n_draws: int = 400, seed: int = 0
+                       ) -> pd.DataFrame:
+    """Sensible candidates for ``target``: new cells of its arch and mix on a geometric N
+    ladder (ratio ``size_ratio``) from the smallest fitted N up to ``max_fraction`` x the
+    target's N, at the given tokens per param (plus the target's) with D <= max_fraction x
+    the target's D, and the existing cells. In each cell: single runs at log-offsets
+    ``lr_offsets`` x ``batch_offsets`` around the cell's predicted optimum, a 3-run lr line
+    (step ``sweep_lr_step``) and a 5-run cross (adds batch +-``sweep_batch_step``).
+    Weight decay (when the fit has it) is set at the predicted optimum."""
+    t = as_targets(target).iloc[0]
+    d = Draws.from_posterior(posterior, n_draws, seed)
+    check_archs(posterior, as_targets(target))
+    seq = int(d.cells["seq_len"].mode().iloc[0]) if len(d.cells) else DEFAULT_SEQ_LEN
+    n_min = float(d.cells["n_params"].min()) if len(d.cells) else t["n_params"] / 1e3
+    n_top = max_fraction * t["n_params"]
+    rungs = n_top / size_ratio ** np.arange(0, 60)
+    rungs = rungs[rungs >= n_min / np.sqrt(size_ratio)] if n_top >= n_min else rungs[:1]
+    tpps = sorted({*tokens_per_param, float(t["n_tokens"] / t["n_params"])})
+    cells: list[CellEffects] = []
+    for n in rungs:
+        for tpp in tpps:
+            if n * tpp <= max_fraction * t["n_tokens"] * (1 + 1e-9):
+                cells.append(new_cell(d, t["arch"], t["data_mix"], float(n), float(n * tpp), 8))
+    if include_existing:
+        cells += [existing_cell(d, cid) for cid in d.cells.index]
+    rows = []
+    for eff in cells:
+        opt = cell_optimum(eff)
+        arch, mix, n, dtok = eff.key
+        name = f"{arch}|{mix}|N={n:.3g}|D={dtok:.3g}"
+        shapes = {f"{name}:single{i}": [(a, b)] for i, (a, b) in enumerate(
+            (a, b) for a in lr_offsets for b in batch_offsets)}
+        line = [(-sweep_lr_step, 0.0), (0.0, 0.0), (sweep_lr_step, 0.0)]
+        shapes[f"{name}:line3"] = line
+        shapes[f"{name}:cross5"] = [*line, (0.0, -sweep_batch_step), (0.0, sweep_batch_step)]
+        for group, offs in shapes.items():
+            for a, b in offs:
+                seqs = max(1.0, np.round(np.exp(opt[1] + b) / seq))
+                rows.append({"group": group, "arch": arch, "data_mix": mix, "n_params": n,
+                             "n_tokens": dtok, "lr": float(np.exp(opt[0] + a)),
+                             "batch_tokens": seqs * seq, "seq_len": seq,
+                             "weight_decay": float(np.exp(opt[2])) if len(opt) == 3 else np.nan,
+                             "new_cell": not eff.existing})
+    return as_candidates(pd.DataFrame(rows))

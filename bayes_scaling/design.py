@@ -1,0 +1,419 @@
+"""Next-run selection: which small run(s) shrink the target's optimum most per FLOP.
+
+For each candidate (a run, or a mini-sweep ``group`` of runs) every posterior draw implies
+the candidate cell's loss bowl (see :mod:`bayes_scaling.candidates`). Simulated outcomes
+follow the fit's censoring rule: runs past the divergence side (log lr more than
+``diverge_log_lr`` above the draw's optimum) and runs above the window edge
+((1 + window) x the cell's best loss) only say "loss > edge", and a new cell with no finite
+loss says nothing. The draws are reweighted by the model's likelihood of each simulated
+outcome (importance reweighting; a new cell's residuals are marginalised over inner
+samples), and the target's predictive covariance of (log lr_opt, log batch_opt[, log
+weight_decay_opt]) is recomputed, Rao-Blackwellised over the target's own cell scatter.
+Score = expected information gain (nats, Gaussian entropy of that covariance) per FLOP.
+
+All candidates are screened with a linear-Gaussian (ensemble) approximation of the same
+quantity, then the top ``n_rescore`` are re-scored by reweighting. ``k > 1`` picks greedily:
+after each pick one outcome of it is fantasised and the draw weights conditioned on it
+(tempered if the effective sample size would fall below ``ess_floor`` x draws).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.special import gammaln, log_ndtr, logsumexp
+
+from bayes_scaling.candidates import (
+    CellEffects,
+    Draws,
+    as_candidates,
+    default_candidates,
+    existing_cell,
+    match_cells,
+    new_cell,
+    target_effects,
+)
+from bayes_scaling.cells import as_targets, check_archs
+
+Z90 = 1.6448536269514722
+OFFDIAG = {(1, 0): 0, (2, 0): 1, (2, 1): 2}
+
+
+@dataclass
+class _Problem:
+    d: Draws
+    cells: list[CellEffects]
+    t_mean: np.ndarray
+    t_cov: np.ndarray
+    table: pd.DataFrame
+    groups: pd.Index
+    g_cell: np.ndarray
+    g_u: np.ndarray
+    g_valid: np.ndarray
+    g_cost: np.ndarray
+    window: float
+    diverge: float
+
+
+@dataclass
+class _State:
+    logw: np.ndarray
+    inner: dict[int, np.ndarray]
+    """Per touched new cell: log weights (S, M) of its residual samples (normalised per s)."""
+
+
+def _bowl(opt, loss_opt, diag, off, skew, u):
+    """Model bowl loss and log-lr offset; arrays broadcast over leading dims, last = dim."""
+    k = opt.shape[-1]
+    d_lr = u[..., 0] - opt[..., 0]
+    deltas = [d_lr * np.exp(np.where(d_lr > 0, skew, -skew)), u[..., 1] - opt[..., 1]]
+    if k == 3:
+        deltas.append(np.where(np.isnan(u[..., 2]), 0.0, u[..., 2] - opt[..., 2]))
+    quad = 0.0
+    for j in range(k):
+        z = diag[..., j] * deltas[j]
+        for i in range(j + 1, k):
+            z = z + off[..., OFFDIAG[(i, j)]] * deltas[i]
+        quad = quad + z**2
+    return loss_opt + 0.5 * quad, d_lr
+
+
+def _gauss_summary(w: np.ndarray, p: _Problem) -> np.ndarray:
+    """Target covariance (..., k, k) under weights w (..., S), Rao-Blackwellised; the spread
+    of the law means gets the reliability-weights correction 1 / (1 - sum w^2), so that a
+    few effective draws do not pass for information."""
+    mean = w @ p.t_mean
+    second = np.einsum("...s,sk,sl->...kl", w, p.t_mean, p.t_mean)
+    within = np.einsum("...s,skl->...kl", w, p.t_cov)
+    spread = second - mean[..., :, None] * mean[..., None, :]
+    unbias = 1.0 / np.maximum(1.0 - (w**2).sum(-1), 1e-3)
+    return within + spread * unbias[..., None, None]
+
+
+def _normalise(logw: np.ndarray) -> np.ndarray:
+    return np.exp(logw - logsumexp(logw, axis=-1, keepdims=True))
+
+
+def _build(posterior: xr.DataTree, target: pd.DataFrame, table: pd.DataFrame, *,
+           n_draws: int, n_inner: int, seed: int, diverge: float) -> _Problem:
+    d = Draws.from_posterior(posterior, n_draws, seed)
+    t_mean, t_cov = target_effects(d, target.iloc[0])
+    table = table.assign(cell_id=match_cells(d, table).to_numpy())
+    keys = table[["cell_id", "arch", "data_mix", "n_params", "n_tokens"]].astype(str).agg(
+        "/".join, axis=1)
+    codes, uniq = pd.factorize(keys)
+    cells = []
+    for first in [int(np.flatnonzero(codes == c)[0]) for c in range(len(uniq))]:
+        r = table.iloc[first]
+        cells.append(existing_cell(d, r["cell_id"]) if r["cell_id"] else new_cell(
+            d, r["arch"], r["data_mix"], float(r["n_params"]), float(r["n_tokens"]), n_inner))
+    gcodes, groups = pd.factorize(table["group"])
+    size = np.bincount(gcodes)
+    g_cell = np.zeros((len(groups), size.max()), int)
+    g_u = np.full((len(groups), size.max(), 3), np.nan)
+    g_valid = np.zeros(g_cell.shape, bool)
+    pos = pd.Series(gcodes).groupby(gcodes).cumcount().to_numpy()
+    g_cell[gcodes, pos], g_valid[gcodes, pos] = codes, True
+    g_u[gcodes, pos] = np.log(table[["lr", "batch_tokens", "weight_decay"]].to_numpy(float))
+    g_u[~g_valid, :2] = 0.0
+    cost = np.bincount(gcodes, weights=table["cost_flops"].to_numpy(float))
+    return _Problem(d=d, cells=cells, t_mean=t_mean, t_cov=t_cov, table=table, groups=groups,
+                    g_cell=g_cell, g_u=g_u, g_valid=g_valid, g_cost=cost,
+                    window=d.spec.window, diverge=diverge)
+
+
+# ----------------------------------------------------------------------------- screen
+def _screen_arrays(p: _Problem, state: _State, rng: np.random.Generator) -> dict:
+    """One residual sample per draw and cell (the weighted pick for fantasised cells)."""
+    w = _normalise(state.logw)
+    picks = []
+    for i in range(len(p.cells)):
+        m = np.zeros(p.d.n, int)
+        if i in state.inner:
+            cum = np.cumsum(np.exp(state.inner[i]), axis=1)
+            m = np.minimum((cum < rng.random((p.d.n, 1)) * cum[:, -1:]).sum(1), cum.shape[1] - 1)
+        picks.append(m)
+    s = np.arange(p.d.n)
+    take = lambda a, m: a[s, m] if a.shape[1] > 1 else a[:, 0]  # noqa: E731
+    return {"w": w,
+            "opt": np.stack([take(c.opt, m) for c, m in zip(p.cells, picks, strict=True)]),
+            "loss": np.stack([take(c.loss_opt, m) for c, m in zip(p.cells, picks, strict=True)]),
+            "diag": np.stack([take(c.chol_diag, m) for c, m in zip(p.cells, picks, strict=True)]),
+            "off": np.stack([c.chol_offdiag for c in p.cells]),
+            "skew": np.stack([c.skew for c in p.cells]),
+            "noise": np.stack([c.noise for c in p.cells]),
+            "best": np.array([c.best_loss for c in p.cells])}
+
+
+def _screen(p: _Problem, state: _State, idx: np.ndarray, rng: np.random.Generator,
+            chunk: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """Linear-Gaussian EIG (nats) of groups ``idx`` and the target covariance after each."""
+    a = _screen_arrays(p, state, rng)
+    w = a["w"]
+    tc = p.t_mean - w @ p.t_mean
+    cov0 = _gauss_summary(w, p)
+    eig, post = np.zeros(len(idx)), np.zeros((len(idx), *cov0.shape))
+    for lo in range(0, len(idx), chunk):
+        g = idx[lo:lo + chunk]
+        cg, valid, u = p.g_cell[g], p.g_valid[g], p.g_u[g][:, :, None, :]
+        mu, d_lr = _bowl(a["opt"][cg], a["loss"][cg], a["diag"][cg], a["off"][cg],
+                         a["skew"][cg], u)
+        finite = valid[..., None] & (d_lr <= p.diverge)
+        same = cg[:, :, None] == cg[:, None, :]
+        low = np.where(same[..., None] & finite[:, None, :, :], mu[:, None, :, :], np.inf).min(2)
+        edge = (1 + p.window) * np.minimum(a["best"][cg][..., None], low)
+        y = np.where((d_lr > p.diverge) | (mu > edge), edge, mu)
+        y = np.where(np.isfinite(edge) & valid[..., None], y, 0.0)
+        yc = y - (y * w).sum(-1, keepdims=True)
+        c_ty = np.einsum("grs,s,sk->grk", yc, w, tc)
+        c_yy = np.einsum("grs,s,gqs->grq", yc, w, yc)
+        noise2 = (a["noise"][cg] ** 2 * w).sum(-1) + (~valid)
+        c_yy = c_yy + noise2[..., None] * np.eye(cg.shape[1])
+        post[lo:lo + len(g)] = cov0 - np.einsum("grk,grl->gkl", c_ty,
+                                                np.linalg.solve(c_yy, c_ty))
+    eig = 0.5 * (np.linalg.slogdet(cov0)[1] - np.linalg.slogdet(post)[1])
+    return eig, post
+
+
+# ----------------------------------------------------------------------------- reweighting
+def _simulate_loglik(p: _Problem, state: _State, g: int, rng: np.random.Generator,
+                     n_out: int) -> list[tuple[int, np.ndarray]]:
+    """Simulate ``n_out`` outcomes of group g; per cell of the group, the log-likelihood
+    (n_out, S, M) of each outcome under every draw and residual sample (model's likelihood)."""
+    d, spec = p.d, p.d.spec
+    w = _normalise(state.logw)
+    s_j = rng.choice(d.n, size=n_out, p=w)
+    runs = np.flatnonzero(p.g_valid[g])
+    cell_of = p.g_cell[g, runs]
+    y = np.zeros((n_out, len(runs)))
+    cens = np.zeros_like(y, dtype=bool)
+    out, mus = [], {}
+    for c in np.unique(cell_of):
+        r = runs[cell_of == c]
+        eff = p.cells[c]
+        mu, d_lr = _bowl(eff.opt[:, :, None, :], eff.loss_opt[..., None],
+                         eff.chol_diag[:, :, None, :], eff.chol_offdiag[:, None, None, :],
+                         eff.skew[:, None, None], p.g_u[g, r])
+        log_in = state.inner.get(c, np.full(eff.opt.shape[:2], -np.log(eff.opt.shape[1])))
+        m_j = np.array([rng.choice(eff.opt.shape[1], p=np.exp(log_in[s])) for s in s_j])
+        eps = (rng.standard_t(spec.nu, size=(n_out, len(r))) if spec.likelihood == "student_t"
+               else rng.standard_normal((n_out, len(r))))
+        yc = mu[s_j, m_j] + eff.noise[s_j, None] * eps
+        diverged = d_lr[s_j, m_j] > p.diverge
+        low = np.where(diverged, np.inf, yc).min(1, keepdims=True)
+        edge = (1 + p.window) * np.minimum(eff.best_loss, low)
+        mask = np.isin(runs, r)
+        informative = np.isfinite(edge[:, 0])
+        y[:, mask] = np.where(informative[:, None],
+                              np.where(diverged | (yc > edge), edge, yc), 0.0)
+        cens[:, mask] = diverged | (yc > edge)
+        mus[c] = (mu, mask, informative)
+    for c, (mu, mask, informative) in mus.items():
+        sd = p.cells[c].noise[None, :, None, None]
+        yy, cc = y[:, None, None, mask], cens[:, None, None, mask]
+        z = (yy - mu[None]) / sd
+        if spec.likelihood == "student_t":
+            nu = spec.nu
+            obs = (gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * np.log(nu * np.pi)
+                   - np.log(sd) - (nu + 1) / 2 * np.log1p(z**2 / nu))
+        else:
+            obs = -0.5 * z**2 - np.log(sd) - 0.5 * np.log(2 * np.pi)
+        ll = np.where(cc, log_ndtr(-z), obs).sum(-1)
+        out.append((c, np.where(informative[:, None, None], ll, 0.0)))
+    return out
+
+
+def _reweight(p: _Problem, state: _State, lls: list[tuple[int, np.ndarray]],
+              beta: float = 1.0) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Posterior log weights (J, S) and updated inner log weights after the outcomes."""
+    logw = state.logw[None, :]
+    inner = {}
+    for c, ll in lls:
+        m = ll.shape[-1]
+        log_in = state.inner.get(c, np.full(ll.shape[1:], -np.log(m)))
+        joint = log_in[None] + beta * ll
+        marg = logsumexp(joint, axis=-1)
+        logw = logw + marg
+        if m > 1:
+            inner[c] = joint - marg[..., None]
+    return logw - logsumexp(logw, axis=-1, keepdims=True), inner
+
+
+def _rescore(p: _Problem, state: _State, g: int, rng: np.random.Generator,
+             n_out: int) -> tuple[float, np.ndarray, float]:
+    """Information gain (nats) of the expected target covariance after the outcomes (by
+    importance reweighting), that covariance, and the mean ESS of the weights."""
+    logw, _ = _reweight(p, state, _simulate_loglik(p, state, g, rng, n_out))
+    w = np.exp(logw)
+    after = _gauss_summary(w, p).mean(0)
+    cov0 = _gauss_summary(_normalise(state.logw), p)
+    eig = 0.5 * (np.linalg.slogdet(cov0)[1] - np.linalg.slogdet(after)[1])
+    return float(eig), after, float((1 / (w**2).sum(-1)).mean())
+
+
+def _condition(p: _Problem, state: _State, g: int, rng: np.random.Generator,
+               ess_floor: float) -> _State:
+    """Condition on one fantasised outcome of group g (tempered to keep ESS >= floor)."""
+    lls = _simulate_loglik(p, state, g, rng, 1)
+    ess = lambda b: 1 / (_normalise(_reweight(p, state, lls, b)[0][0]) ** 2).sum()  # noqa: E731
+    beta, floor = 1.0, ess_floor * p.d.n
+    if ess(1.0) < floor:
+        lo, hi = 0.0, 1.0
+        for _ in range(30):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if ess(mid) >= floor else (lo, mid)
+        beta = lo
+    logw, inner = _reweight(p, state, lls, beta)
+    merged = dict(state.inner)
+    merged.update({c: v[0] for c, v in inner.items()})
+    return _State(logw=logw[0], inner=merged)
+
+
+# ----------------------------------------------------------------------------- propose
+def _group_rows(p: _Problem, g: int, eig: float, before: np.ndarray, after: np.ndarray,
+                ess: float, how: str) -> dict:
+    row = {"group": p.groups[g], "eig_nats": eig, "score": eig / p.g_cost[g],
+           "group_cost_flops": p.g_cost[g], "ess": ess, "scored_by": how}
+    for i, q in enumerate(p.d.dims):
+        row[f"{q}_width90_before"] = 2 * Z90 * np.sqrt(before[i, i])
+        row[f"{q}_width90_after"] = 2 * Z90 * np.sqrt(max(after[i, i], 0.0))
+    return row
+
+
+@dataclass
+class _Path:
+    chosen: list[int]
+    rows: dict[int, dict]
+    first: dict[int, dict]
+    total_eig: float
+
+
+def _greedy(p: _Problem, k: int, budget: float, seed: int, per_flop: bool, n_rescore: int,
+            n_outcomes: int, ess_floor: float) -> _Path:
+    """Greedy picks (by EIG per FLOP, or by EIG) with fantasised outcomes between picks."""
+    state = _State(logw=np.full(p.d.n, -np.log(p.d.n)), inner={})
+    path = _Path([], {}, {}, 0.0)
+    for pick in range(k):
+        eligible = np.flatnonzero((p.g_cost <= (budget - p.g_cost[path.chosen].sum())
+                                   * (1 + 1e-12)) & ~np.isin(np.arange(len(p.groups)),
+                                                             path.chosen))
+        if not len(eligible):
+            break
+        cov0 = _gauss_summary(_normalise(state.logw), p)
+        eig_s, post_s = _screen(p, state, eligible, np.random.default_rng([seed, pick, 1]))
+        div = p.g_cost if per_flop else np.ones_like(p.g_cost)
+        order = np.argsort(-eig_s / div[eligible], kind="stable")
+        rescored = {int(eligible[j]): _rescore(p, state, int(eligible[j]),
+                                               np.random.default_rng([seed, pick]), n_outcomes)
+                    for j in order[:n_rescore]}
+        best = max(rescored, key=lambda g: rescored[g][0] / div[g])
+        if pick == 0:
+            path.first = {int(g): _group_rows(p, g, eig_s[j], cov0, post_s[j], np.nan, "screen")
+                          for j, g in enumerate(eligible)}
+            path.first.update({g: _group_rows(p, g, r[0], cov0, r[1], r[2], "reweight")
+                               for g, r in rescored.items()})
+        path.rows[best] = _group_rows(p, best, rescored[best][0], cov0, rescored[best][1],
+                                      rescored[best][2], "reweight")
+        path.total_eig += rescored[best][0]
+        path.chosen.append(best)
+        if pick < k - 1:
+            state = _condition(p, state, best, np.random.default_rng([seed, pick, 2]),
+                               ess_floor)
+    return path
+
+
+def propose(posterior: xr.DataTree, target: pd.DataFrame | dict,
+            candidates: pd.DataFrame | None = None, budget_flops: float | None = None,
+            k: int = 1, seed: int = 0, *, n_outcomes: int = 32, n_draws: int = 1000,
+            n_inner: int = 8, n_rescore: int = 48, diverge_log_lr: float = 1.6,
+            ess_floor: float = 0.1, objective: str = "auto") -> pd.DataFrame:
+    """Rank candidate runs by expected information gain about the target's optimum per FLOP,
+    and select up to ``k`` of them within ``budget_flops``.
+
+    Args:
+        posterior: a fitted posterior (:func:`bayes_scaling.fit.fit`).
+        target: one row/dict: arch, data_mix, n_params, n_tokens.
+        candidates: runs (see :func:`bayes_scaling.candidates.as_candidates`; a ``group``
+            column makes mini-sweeps); default :func:`~bayes_scaling.candidates.default_candidates`.
+        budget_flops: the total cost of the selected groups never exceeds it.
+        k: how many groups to select (greedily, each after a fantasised outcome of the last).
+        seed: seeds everything random (scores are reproducible).
+        n_outcomes: simulated outcomes per re-scored candidate.
+        n_draws: posterior draws used (thinned evenly); n_inner: residual samples per draw
+            for a new cell; n_rescore: candidates re-scored by reweighting after the screen.
+        diverge_log_lr: simulated runs this far above the draw's log lr optimum diverge.
+        ess_floor: fantasised conditioning is tempered to keep ESS >= this x draws.
+        objective: how the selection is made. "per_flop": greedy on EIG per FLOP. "total":
+            greedy on EIG. "auto" (default): per_flop without a budget; with a budget, the
+            better (by total expected information) of the two greedy batches, the standard
+            remedy for budgeted greedy selection (cost-benefit greedy alone can spend the k
+            picks on cheap runs and leave most of the budget unused).
+
+    Returns one row per candidate run, ranked (``rank`` 1 = best; rows of a group share it):
+    the run, ``cost_flops`` (the run) and ``group_cost_flops``, ``eig_nats``, ``score``
+    (nats per FLOP), the 90% interval width (3.29 sd) of each target quantity before and
+    after (expected), ``ess`` (mean effective draws after reweighting), ``scored_by``
+    (reweight / screen / over budget) and ``selected`` (in ``rank`` order; a later pick's
+    figures are conditional on the fantasised outcomes of the earlier ones). Unselected rows
+    are ranked by score.
+    """
+    target = as_targets(target)
+    if len(target) != 1:
+        raise ValueError(f"propose: give one target row, got {len(target)}")
+    if k < 1 or objective not in ("auto", "per_flop", "total"):
+        raise ValueError(f"propose: need k >= 1 and objective auto/per_flop/total, got "
+                         f"k={k}, objective={objective!r}")
+    check_archs(posterior, target)
+    table = (default_candidates(posterior, target, seed=seed) if candidates is None
+             else as_candidates(candidates))
+    check_archs(posterior, table)
+    p = _build(posterior, target, table, n_draws=n_draws, n_inner=n_inner, seed=seed,
+               diverge=diverge_log_lr)
+    budget = np.inf if budget_flops is None else float(budget_flops)
+    run = lambda per_flop: _greedy(p, k, budget, seed, per_flop, n_rescore,  # noqa: E731
+                                   n_outcomes, ess_floor)
+    paths = [run(objective != "total")]
+    if objective == "auto" and budget_flops is not None:
+        paths.append(run(False))
+    best = max(paths, key=lambda q: q.total_eig)
+    rows = dict(paths[0].first)
+    rows.update({g: r for g, r in paths[-1].first.items() if r["scored_by"] == "reweight"
+                 and rows.get(g, {}).get("scored_by") != "reweight"})
+    rows.update(best.rows)
+    return _ranked(p, rows, best.chosen, target, budget_flops)
+
+
+def _ranked(p: _Problem, rows: dict[int, dict], chosen: list[int], target: pd.DataFrame,
+            budget_flops: float | None) -> pd.DataFrame:
+    """Assemble the run-level ranked table."""
+    per_group = pd.DataFrame([rows.get(g, {"group": p.groups[g], "group_cost_flops":
+                                           p.g_cost[g], "scored_by": "over budget"})
+                              for g in range(len(p.groups))]).set_index("group")
+    widths = [f"{q}_width90_{w}" for q in p.d.dims for w in ("before", "after")]
+    per_group = per_group.reindex(columns=["eig_nats", "score", "group_cost_flops", "ess",
+                                           "scored_by", *widths])
+    tier = per_group["scored_by"].map({"reweight": 1, "screen": 2, "over budget": 3})
+    per_group["selected"] = False
+    per_group.loc[p.groups[chosen], "selected"] = True
+    per_group["_pick"] = np.inf
+    per_group.loc[p.groups[chosen], "_pick"] = np.arange(len(chosen))
+    per_group["_tier"] = np.where(per_group["selected"], 0, tier)
+    per_group = per_group.sort_values(["_tier", "_pick", "score"],
+                                      ascending=[True, True, False], kind="stable")
+    per_group["rank"] = np.arange(1, len(per_group) + 1)
+    out = p.table.drop(columns=["cell_id"]).assign(
+        new_cell=p.table["cell_id"].eq("").to_numpy()).join(
+        per_group.drop(columns=["_pick", "_tier"]), on="group")
+    out = out.sort_values("rank", kind="stable").reset_index(drop=True)
+    front = ["rank", "selected", "group", "arch", "data_mix", "n_params", "n_tokens", "lr",
+             "batch_tokens", "weight_decay", "cost_flops", "group_cost_flops", "score",
+             "eig_nats"]
+    out = out[front + [c for c in out.columns if c not in front]]
+    out.attrs.update(target=target.iloc[0][["arch", "data_mix", "n_params",
+                                            "n_tokens"]].to_dict(),
+                     budget_flops=budget_flops, n_draws=p.d.n, dims=list(p.d.dims),
+                     spent_flops=float(p.g_cost[chosen].sum()))
+    return out
