@@ -203,9 +203,14 @@ def test_90pct_intervals_cover_true_optima_at_10x_the_sweep_scale():
     """Sweeps up to N = 4.5e8, D = 4.5e10 (dense + MoE, two mixes); targets at N = 4.5e9 and
     D = 9e10 / 4.5e11 (10x the largest N and D). For 4 simulated sweeps x 8 targets x 400 true
     cells (true law + true cell scatter), the 90% predictive intervals of log lr, log batch and
-    log weight decay must cover the true cell optimum at a pooled rate in [0.80, 0.97]: the
-    spread of the pooled rate comes from the 4 fits (each fit's law error is shared by all of
-    its target cells), about +-0.04 for a calibrated model, wider than the binomial +-0.005."""
+    log weight decay must cover the true cell optimum at a pooled rate in [0.82, 0.98].
+
+    Tolerance: the rate's spread comes from the fits (each fit's law error is shared by all of
+    its target cells), not the binomial (+-0.005): measured per-fit pooled rates over 8 seeds
+    (200-207) had sd 0.023, so a 4-fit mean has sd ~0.012. Measured 8-seed rates: lr 0.964,
+    batch 0.943, wd 0.951 (pooled 0.953): the intervals at 10x are somewhat CONSERVATIVE; the
+    exponents' posterior spread, most of the predictive width there, exceeds their actual
+    error. The bounds allow that but fail on gross over-width (> 0.98) or under-coverage."""
     truth = SimulationTruth()
     cells = default_cells(n_params=(5e7, 1.5e8, 4.5e8), tokens_per_param=(20.0, 100.0))
     targets = pd.DataFrame([(a, m, 4.5e9, d) for a in ("dense", "moe") for m in ("web", "code")
@@ -223,5 +228,5 @@ def test_90pct_intervals_cover_true_optima_at_10x_the_sweep_scale():
             hits[q].append(inside.mean(axis=1))
     rates = {q: float(np.mean(v)) for q, v in hits.items()}
     pooled = float(np.mean(list(rates.values())))
-    assert 0.80 <= pooled <= 0.97, rates
-    assert all(0.70 <= r <= 0.99 for r in rates.values()), rates
+    assert 0.82 <= pooled <= 0.98, rates
+    assert all(0.75 <= r <= 0.995 for r in rates.values()), rates
