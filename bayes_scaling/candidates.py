@@ -24,7 +24,6 @@ import xarray as xr
 
 from bayes_scaling import laws
 from bayes_scaling.cells import as_targets, check_archs
-from bayes_scaling.fit import posterior_cells
 from bayes_scaling.spec import Spec, spec_from_json
 
 DEFAULT_SEQ_LEN = 2048
@@ -98,6 +97,8 @@ class Draws:
 
     @classmethod
     def from_posterior(cls, posterior: xr.DataTree, n_draws: int | None, seed: int) -> Draws:
+        from bayes_scaling.fit import posterior_cells  # local: keeps this module light
+
         post = posterior["posterior"].to_dataset()
         total = post.sizes["chain"] * post.sizes["draw"]
         n = total if not n_draws or n_draws >= total else n_draws

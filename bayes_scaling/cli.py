@@ -17,13 +17,14 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling import __version__
+from bayes_scaling.candidates import CandidateError
 from bayes_scaling.cells import TargetError
 from bayes_scaling.errors import PosteriorError
 from bayes_scaling.spec import SpecError
 from bayes_scaling.sweep import FORMATS, Sweep, SweepError, concat_sweeps, read_sweep, write_sweep
 
 USER_ERRORS: tuple[type[Exception], ...] = (SweepError, SpecError, PosteriorError, OSError,
-                                            TargetError)
+                                            TargetError, CandidateError)
 """Exceptions shown as ``error: <message>`` (exit code 2) rather than a traceback."""
 
 
@@ -381,6 +382,115 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- propose
+def _add_propose_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "propose", help="the next run(s) that shrink the target's uncertainty most per FLOP",
+        description="Score candidate runs (default: new cells on a ladder of sizes up to a "
+                    "tenth of the target, and the fitted cells; single runs, 3-run lr lines "
+                    "and 5-run crosses around each cell's predicted optimum) by the expected "
+                    "information gain about the target's optimal lr, batch[, weight decay] "
+                    "per FLOP, simulating divergence and censoring; pick -k of them within "
+                    "--budget-flops.")
+    p.add_argument("posterior", type=Path, help="posterior file written by `fit` (.nc)")
+    p.add_argument("--target-params", type=_positive, required=True,
+                   help="target non-embedding (for MoE: active) parameters N")
+    p.add_argument("--target-tokens", type=_positive, required=True,
+                   help="target training tokens D")
+    p.add_argument("--arch", required=True, help="target architecture, e.g. dense")
+    p.add_argument("--mix", default=None,
+                   help="target data mix (default: the fitted mix when there is one; a label "
+                        "not in the data is a new mix)")
+    p.add_argument("--candidates", type=Path, default=None,
+                   help="candidate runs (.csv/.parquet/.jsonl): arch, data_mix, n_params, "
+                        "n_tokens, lr, batch_tokens[, weight_decay, seq_len, group, "
+                        "cost_flops]; default: generated")
+    p.add_argument("--budget-flops", type=_positive, default=None,
+                   help="total FLOPs the picks may cost")
+    p.add_argument("-k", type=int, default=1, help="runs or mini-sweeps to pick (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="seed (scores are reproducible)")
+    p.add_argument("--draws", type=int, default=1000, help="posterior draws used (thinned)")
+    p.add_argument("--outcomes", type=int, default=32,
+                   help="simulated outcomes per re-scored candidate")
+    p.add_argument("--show", type=int, default=8, help="alternatives to list after the picks")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object: runs (the picks), alternatives, target, ...")
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise OSError(f"{path}: no such candidate file")
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return pd.read_parquet(path)
+    if suffix in (".jsonl", ".json"):
+        return pd.read_json(path, lines=True)
+    return pd.read_csv(path)
+
+
+def _propose_mix(posterior, mix: str | None) -> str:
+    mixes = [str(m) for m in posterior["posterior"]["mix"].to_numpy()]
+    if mix is not None:
+        return mix
+    if len(mixes) == 1:
+        return mixes[0]
+    raise TargetError(f"--mix is needed: the posterior has mixes {mixes} (any other label is "
+                      "treated as a new mix)")
+
+
+_PROPOSE_COLUMNS = ("rank", "group", "arch", "data_mix", "n_params", "n_tokens", "lr",
+                    "batch_tokens", "weight_decay", "cost_flops", "group_cost_flops", "score",
+                    "eig_nats", "new_cell", "scored_by")
+
+
+def _propose_records(frame: pd.DataFrame) -> list[dict]:
+    cols = [c for c in frame.columns if c in _PROPOSE_COLUMNS or "_width90_" in c]
+    return [{k: (_finite(v) if isinstance(v, float) else v.item() if hasattr(v, "item") else v)
+             for k, v in row.items()} for row in frame[cols].to_dict(orient="records")]
+
+
+def _run_propose(args: argparse.Namespace) -> int:
+    from bayes_scaling.design import propose
+    from bayes_scaling.fit import load_posterior
+
+    if args.k < 1:
+        raise CandidateError(f"-k must be >= 1, got {args.k}")
+    posterior = load_posterior(args.posterior)
+    target = {"arch": args.arch, "data_mix": _propose_mix(posterior, args.mix),
+              "n_params": args.target_params, "n_tokens": args.target_tokens}
+    cands = None if args.candidates is None else _read_table(args.candidates)
+    ranked = propose(posterior, target, candidates=cands, budget_flops=args.budget_flops,
+                     k=args.k, seed=args.seed, n_draws=args.draws, n_outcomes=args.outcomes)
+    picks = ranked[ranked["selected"]]
+    rest = ranked[~ranked["selected"] & ranked["score"].notna()]
+    alt = rest[rest["group"].isin(rest["group"].drop_duplicates().head(args.show))]
+    result = {"target": target, "budget_flops": args.budget_flops,
+              "spent_flops": ranked.attrs["spent_flops"], "k": args.k,
+              "candidates": int(ranked["group"].nunique()), "runs": _propose_records(picks),
+              "alternatives": _propose_records(alt)}
+    if args.json:
+        print(json.dumps(result, allow_nan=False))
+        return 0
+    cols = [c for c in ("rank", "group", "n_params", "n_tokens", "lr", "batch_tokens",
+                        "weight_decay", "group_cost_flops", "eig_nats", "score",
+                        "lr_width90_before", "lr_width90_after", "batch_width90_after")
+            if c in ranked and (c != "weight_decay" or ranked[c].notna().any())]
+    fmt = lambda x: f"{x:.4g}"  # noqa: E731
+    print(f"target: {target['arch']} / {target['data_mix']}, N = {args.target_params:.3g}, "
+          f"D = {args.target_tokens:.3g}; {result['candidates']} candidate groups scored; "
+          f"score = expected information gain (nats) per FLOP; widths are 90% intervals of "
+          f"the target's log optimum (before -> after the run)")
+    if picks.empty:
+        print("no candidate fits the budget")
+    else:
+        budget = "" if args.budget_flops is None else f" of {args.budget_flops:.3g}"
+        print(f"\npicked ({result['spent_flops']:.3g}{budget} FLOPs):\n"
+              + picks[cols].to_string(index=False, float_format=fmt))
+    if not alt.empty:
+        print("\nnext best:\n" + alt[cols].to_string(index=False, float_format=fmt))
+    return 0
+
+
 # ----------------------------------------------------------------------------- registry
 Command = tuple[Callable[[argparse._SubParsersAction], None],
                 Callable[[argparse.Namespace], int]]
@@ -391,6 +501,7 @@ COMMANDS: dict[str, Command] = {
     "predict": (_add_predict_parser, _run_predict),
     "report": (_add_report_parser, _run_report),
     "demo": (_add_demo_parser, _run_demo),
+    "propose": (_add_propose_parser, _run_propose),
 }
 
 
