@@ -85,7 +85,7 @@ def run_demo(out_dir: str | Path = "demo_out", seed: int = 0, draws: int | None 
 
     t = time.perf_counter()
     step(2, "Validating the sweep")
-    progress("\n".join(validation_text(sweep, max_rows=5).splitlines()[:10]) + "\n  ...")
+    progress(validation_text(sweep).split("\n\n")[0])
     done("validate", t)
 
     t = time.perf_counter()

@@ -1,13 +1,16 @@
 """Shared pieces of the figures: axis labels with units, colours per (arch, mix), draw
-thinning, credible ellipses and saving to PNG + SVG. Matplotlib with the Agg backend."""
+thinning, credible ellipses and saving to PNG + SVG. Matplotlib with the Agg backend
+(except inside a Jupyter kernel, where the inline backend displays the figures)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+if "ipykernel" not in sys.modules:  # in Jupyter keep the inline backend (figures show)
+    matplotlib.use("Agg")  # elsewhere headless: figures are files, never windows
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr

@@ -47,6 +47,12 @@ def outputs(nb: nbformat.NotebookNode) -> str:
     return "\n".join(parts)
 
 
+def n_images(nb: nbformat.NotebookNode) -> int:
+    """Figures the notebook displayed (inline PNG outputs)."""
+    return sum("image/png" in out.get("data", {}) for cell in nb.cells
+               for out in cell.get("outputs", []))
+
+
 def test_kernel_is_this_environment():
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
         "import os, sys; print(sys.prefix); print(os.environ['BAYES_SCALING_NOTEBOOK_DRAWS'])")])
@@ -60,12 +66,12 @@ def test_all_notebooks_are_listed():
         "01_quickstart.py", "02_steplaw.py", "03_next_run.py"]
 
 
-@pytest.mark.parametrize("name", ["01_quickstart.py", "03_next_run.py"])
-def test_simulated_notebook_runs(name):
+@pytest.mark.parametrize(("name", "figures"), [("01_quickstart.py", 3), ("03_next_run.py", 2)])
+def test_simulated_notebook_runs(name, figures):
     nb = execute(jupytext.read(NOTEBOOKS / name))
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
-    assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    assert n_images(nb) == figures
 
 
 def test_steplaw_notebook_runs(steplaw_dir):
@@ -74,6 +80,7 @@ def test_steplaw_notebook_runs(steplaw_dir):
     text = outputs(nb)
     assert "dense: 1911 runs in 17 cells" in text and "moe: 708 runs in 16 cells" in text
     assert "dense a_n:" in text
+    assert n_images(nb) == 3
 
 
 def test_steplaw_path_defaults_to_shared_data():
