@@ -239,12 +239,19 @@ def plot_proposals(posterior: xr.DataTree, proposals: pd.DataFrame,
     if top is not None:
         order = {g: i for g, i in order.items() if i <= top}
     picks = picks[picks["group"].isin(order)].assign(order=lambda f: f["group"].map(order))
-    offsets = [(10, 8), (-22, -16), (10, -16), (-22, 8)]
-    for i, ((n, d), at) in enumerate(picks.groupby(["n_params", "n_tokens"], sort=False)):
-        ax.scatter(n, d, s=260, facecolors="none", edgecolors="tab:red", linewidths=2,
-                   zorder=4, label="proposed next runs (pick order)" if i == 0 else "_pick")
-        ax.annotate(", ".join(map(str, sorted(set(at["order"])))), (n, d),
-                    textcoords="offset points", xytext=offsets[i % len(offsets)],
+    spots = picks.groupby(["n_params", "n_tokens"], sort=False)["order"].apply(
+        lambda o: ", ".join(map(str, sorted(set(o))))).reset_index()
+    log_x, log_y = np.log(spots["n_params"]), np.log(spots["n_tokens"])
+    for i, row in spots.iterrows():
+        # label each spot on the side facing away from the other picks
+        dx = 1.0 if log_x[i] >= log_x.mean() else -1.0
+        dy = 1.0 if log_y[i] >= log_y.mean() else -1.0
+        ax.scatter(row["n_params"], row["n_tokens"], s=260, facecolors="none",
+                   edgecolors="tab:red", linewidths=2, zorder=4,
+                   label="proposed next runs (pick order)" if i == 0 else "_pick")
+        ax.annotate(row["order"], (row["n_params"], row["n_tokens"]),
+                    textcoords="offset points", xytext=(12 * dx, 10 * dy),
+                    ha="left" if dx > 0 else "right", va="bottom" if dy > 0 else "top",
                     color="tab:red", fontweight="bold")
     if len(picks):
         ax.text(0.99, 0.01, "\n".join(pick_lines(picks)), transform=ax.transAxes, ha="right",
