@@ -22,7 +22,7 @@ from bayes_scaling.plots import (
     save_figure,
 )
 from bayes_scaling.plots_cells import cell_bowl
-from bayes_scaling.plots_common import ellipse, fmt_sci, fmt_value
+from bayes_scaling.plots_common import close, ellipse, fmt_sci, fmt_value
 from bayes_scaling.plots_laws import adjusted_cell_optima, law_slice
 from bayes_scaling.predict import predict
 from bayes_scaling.simulate import default_cells, simulate_sweep
@@ -71,8 +71,11 @@ FIGURES = {
 
 
 @pytest.fixture(scope="module")
-def figures(pieces) -> dict:
-    return {name: build(pieces) for name, build in FIGURES.items()}
+def figures(pieces):
+    figs = {name: build(pieces) for name, build in FIGURES.items()}
+    yield figs
+    for fig in figs.values():
+        close(fig)
 
 
 def _is_colorbar(ax) -> bool:
@@ -114,6 +117,8 @@ def test_make_figures_draws_every_kind(pieces):
                         targets=TARGETS, truth=pieces["truth"])
     groups = {f"landscapes_{a}_{m}" for a in ("dense", "moe") for m in ("code", "web")}
     assert set(figs) == groups | {"laws", "predictive", "regret", "proposals"}
+    for fig in figs.values():
+        close(fig)
 
 
 def test_landscape_shows_every_run_of_its_cell(pieces):
@@ -121,6 +126,7 @@ def test_landscape_shows_every_run_of_its_cell(pieces):
     cell = posterior_cells(posterior).index[0]
     fig = plot_cell_landscapes(posterior, [cell])
     ax = fig.axes[0]
+    close(fig)
     runs = posterior_runs(posterior)
     n_runs = int((runs["cell"] == cell).sum())
     shown = {c.get_label(): len(c.get_offsets()) for c in ax.collections

@@ -11,7 +11,7 @@ import pytest
 from test_plots import TARGETS, tiny_pieces  # one small fit shared with the figure tests
 
 from bayes_scaling.plots import make_figures
-from bayes_scaling.plots_common import fmt_value
+from bayes_scaling.plots_common import close, fmt_value
 from bayes_scaling.report import build_report, default_targets, render_report, write_report
 
 SECTIONS = ("data", "diagnostics", "laws", "targets", "proposals", "cells")
@@ -49,6 +49,8 @@ def report(tmp_path_factory):
     page = render_report(p["posterior"], prediction=p["prediction"], proposals=p["proposals"],
                          regret=p["regret"], figures=figures, title="test report")
     path = write_report(page, tmp_path_factory.mktemp("report") / "report.html")
+    for fig in figures.values():
+        close(fig)
     return {"page": page, "path": path, "figures": figures, **p}
 
 
@@ -109,6 +111,8 @@ def test_build_report_computes_every_piece():
     messages = []
     page, pieces = build_report(posterior, targets, k=1, progress=messages.append)
     assert set(pieces) == {"targets", "prediction", "proposals", "regret", "figures"}
+    for fig in pieces["figures"].values():
+        close(fig)
     assert pieces["proposals"]["selected"].any()
     assert "moe / code, N=3e9, D=6e11" in page
     assert any(m.startswith("proposing 1 next run") for m in messages)
