@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from scipy.optimize import minimize
 
 from bayes_scaling import laws
@@ -88,13 +89,17 @@ def test_lr_at_batch_is_the_unconditional_optimum_when_the_batch_is_the_optimum(
 
 
 def test_lr_at_the_median_batch_is_close_to_the_unconditional_lr(posterior):
-    """At the posterior median batch the conditional lr's median moves by < 3%."""
-    free = predict(posterior, TARGET, seed=2).summary.set_index("quantity")
-    fixed = predict(posterior, {**TARGET, "batch_tokens": free.loc["batch_tokens_opt",
-                                                                   "median"]}, seed=2)
-    med = fixed.summary.set_index("quantity")["median"]
-    assert med["lr_opt_at_batch"] == pytest.approx(free.loc["lr_opt", "median"], rel=0.03)
-    assert med["loss_opt_at_batch"] >= free.loc["loss_opt", "median"]
+    """At the posterior median batch, the conditional lr's median is within a quarter of the
+    predictive sd of log lr_opt of the unconditional median (each draw still moves along its
+    own cross term, so the two medians need not coincide), and the best loss there is no
+    lower than the unconditional optimum's."""
+    free = predict(posterior, TARGET, seed=2)
+    med = free.summary.set_index("quantity")["median"]
+    fixed = predict(posterior, {**TARGET, "batch_tokens": med["batch_tokens_opt"]}, seed=2)
+    at = fixed.summary.set_index("quantity")["median"]
+    sd = float(free.draws["log_lr_opt"].std())
+    assert abs(np.log(at["lr_opt_at_batch"] / med["lr_opt"])) < 0.25 * sd
+    assert bool((fixed.draws["loss_opt_at_batch"] >= fixed.draws["loss_opt"]).all())
 
 
 def test_lr_at_batch_matches_a_numerical_minimisation_of_the_bowl(posterior):
@@ -159,13 +164,18 @@ def test_predict_is_reproducible_and_seeded(posterior):
     assert not np.array_equal(a.draws["lr_opt"], c.draws["lr_opt"])
 
 
-def test_unseen_mix_is_wider_than_a_fitted_mix(posterior):
-    """An unseen mix adds the mix population's spread to the intercepts."""
-    seen = predict(posterior, TARGET, seed=0).summary.set_index("quantity")
-    new = predict(posterior, {**TARGET, "data_mix": "new"}, seed=0).summary.set_index("quantity")
-    for q in ("lr_opt", "batch_tokens_opt"):
-        assert (np.log(new.loc[q, "hi90"] / new.loc[q, "lo90"])
-                > 1.2 * np.log(seen.loc[q, "hi90"] / seen.loc[q, "lo90"]))
+def test_unseen_mix_adds_the_mix_population_variance(posterior):
+    """An unseen mix draws its intercept offsets from N(0, sd_mix): the predictive variance of
+    log lr_opt (log batch_opt) grows by E[sd_mix_c_eta^2] (E[sd_mix_c_batch^2]), to within
+    25% of it (5 seeds pooled: 3,000 draws, Monte-Carlo sd of the difference about 10%)."""
+    def pooled(target):
+        return xr.concat([predict(posterior, target, seed=s).draws for s in range(5)], "chain")
+
+    seen, new = pooled(TARGET), pooled({**TARGET, "data_mix": "new"})
+    post = posterior["posterior"]
+    for q, sd in (("log_lr_opt", "sd_mix_c_eta"), ("log_batch_tokens_opt", "sd_mix_c_batch")):
+        expected = float((post[sd] ** 2).mean())
+        assert float(new[q].var() - seen[q].var()) == pytest.approx(expected, rel=0.25)
 
 
 @pytest.mark.parametrize("change, match", [
