@@ -49,7 +49,8 @@ def _exponent(name: str, prior: Prior, sd):
 
 def _mix_offsets(spec: Spec, name: str, n_mix: int):
     """Zero-sum per-mix offsets with a population scale (an unseen mix draws N(0, sd))."""
-    sd_mix = _rv(f"sd_mix_{name}", spec.priors["sd_mix"])
+    key = "sd_mix_loss" if name == "c_loss" else "sd_mix"
+    sd_mix = _rv(f"sd_mix_{name}", spec.priors[key])
     if not spec.mix_offsets or n_mix < 2:
         return pt.zeros(n_mix)
     return pm.ZeroSumNormal(f"mix_{name}", sigma=sd_mix, dims="mix")

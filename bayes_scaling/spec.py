@@ -39,6 +39,8 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     "sd_arch_exponent": {"dist": "gamma", "alpha": 2.0, "beta": 20.0},
     "sd_arch_loss_exponent": {"dist": "gamma", "alpha": 2.0, "beta": 100.0},
     "sd_mix": {"dist": "gamma", "alpha": 2.0, "beta": 10.0},
+    # data mixes shift log loss by a few percent, not the 20% that sd_mix allows lr and batch
+    "sd_mix_loss": {"dist": "gamma", "alpha": 2.0, "beta": 50.0},
     "sigma_cell_lr": {"dist": "halfnormal", "sigma": 0.2},
     "sigma_cell_batch": {"dist": "halfnormal", "sigma": 0.3},
     "sigma_cell_tau": {"dist": "halfnormal", "sigma": 0.3},
