@@ -106,7 +106,6 @@ def test_validate_steplaw_json(steplaw_dir, name, runs, cells, arch):
 
 
 def test_simulate_writes_sweep_and_truth(tmp_path):
-    pytest.importorskip("bayes_scaling.simulate")
     out = tmp_path / "sim" / "sweep.csv"
     result = cli("simulate", "--out", out, "--seed", "1")
     assert result.returncode == 0, result.stderr

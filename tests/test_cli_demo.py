@@ -82,8 +82,8 @@ def test_report_command_explains_a_missing_posterior(tmp_path):
 
 
 def test_report_screenshot_shows_the_figures(demo, tmp_path):
-    if shutil.which("chromium") is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    assert shutil.which("chromium"), ("chromium is not installed: `make test` installs it "
+                                      "(apt-get install -y chromium)")
     png = tmp_path / "report.png"
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "screenshot_report.py"),
                              str(demo[0] / "report.html"), "--png", str(png)],
