@@ -258,11 +258,11 @@ def cell_optimum(effects: CellEffects) -> np.ndarray:
 
 
 def default_candidates(posterior: xr.DataTree, target: pd.DataFrame | dict, *,
-                       max_fraction: float = 0.1, size_ratio: float = 2.0,
-                       tokens_per_param: tuple[float, ...] = (20.0, 100.0),
+                       max_fraction: float = 0.1, size_ratio: float = float(np.sqrt(2.0)),
+                       tokens_per_param: tuple[float, ...] = (10.0, 20.0, 100.0),
                        lr_offsets: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0),
                        batch_offsets: tuple[float, ...] = (-1.0, 0.0, 1.0),
-                       sweep_lr_step: float = 0.6, sweep_batch_step: float = 0.8,
+                       sweep_lr_step: float = 0.7, sweep_batch_step: float = 1.2,
                        include_existing: bool = True, n_draws: int = 400, seed: int = 0
                        ) -> pd.DataFrame:
     """Sensible candidates for ``target``: new cells of its arch and mix on a geometric N
@@ -270,7 +270,9 @@ def default_candidates(posterior: xr.DataTree, target: pd.DataFrame | dict, *,
     target's N, at the given tokens per param (plus the target's) with D <= max_fraction x
     the target's D, and the existing cells. In each cell: single runs at log-offsets
     ``lr_offsets`` x ``batch_offsets`` around the cell's predicted optimum, a 3-run lr line
-    (step ``sweep_lr_step``) and a 5-run cross (adds batch +-``sweep_batch_step``).
+    (step ``sweep_lr_step``), a 5-run cross (adds batch +-``sweep_batch_step``) and a 6-run
+    box (the lr line at batch +-``sweep_batch_step`` / 2). Mini-sweeps inform a new cell far
+    more than single runs: its loss at the optimum is unknown, so differences carry the news.
     Weight decay (when the fit has it) is set at the predicted optimum."""
     t = as_targets(target).iloc[0]
     d = Draws.from_posterior(posterior, n_draws, seed)
@@ -298,6 +300,8 @@ def default_candidates(posterior: xr.DataTree, target: pd.DataFrame | dict, *,
         line = [(-sweep_lr_step, 0.0), (0.0, 0.0), (sweep_lr_step, 0.0)]
         shapes[f"{name}:line3"] = line
         shapes[f"{name}:cross5"] = [*line, (0.0, -sweep_batch_step), (0.0, sweep_batch_step)]
+        shapes[f"{name}:box6"] = [(a, b * sweep_batch_step / 2) for a, _ in line
+                                  for b in (-1.0, 1.0)]
         for group, offs in shapes.items():
             for a, b in offs:
                 seqs = max(1.0, np.round(np.exp(opt[1] + b) / seq))

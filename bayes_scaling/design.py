@@ -9,12 +9,16 @@ loss says nothing. The draws are reweighted by the model's likelihood of each si
 outcome (importance reweighting; a new cell's residuals are marginalised over inner
 samples), and the target's predictive covariance of (log lr_opt, log batch_opt[, log
 weight_decay_opt]) is recomputed, Rao-Blackwellised over the target's own cell scatter.
-Score = expected information gain (nats, Gaussian entropy of that covariance) per FLOP.
+Information gain (nats) = 0.5 log det(before) - 0.5 log det(expected covariance after): the
+Gaussian entropy drop of the expected posterior, which (unlike averaging log dets) does not
+mistake a few surviving draws for information; score = that gain per FLOP.
 
 All candidates are screened with a linear-Gaussian (ensemble) approximation of the same
 quantity, then the top ``n_rescore`` are re-scored by reweighting. ``k > 1`` picks greedily:
 after each pick one outcome of it is fantasised and the draw weights conditioned on it
-(tempered if the effective sample size would fall below ``ess_floor`` x draws).
+(tempered if the effective sample size would fall below ``ess_floor`` x draws). With a
+budget, the batch is the better of the per-FLOP greedy and the plain-gain greedy (by total
+expected gain), the usual remedy for budgeted greedy selection.
 """
 
 from __future__ import annotations

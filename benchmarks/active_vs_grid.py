@@ -124,7 +124,7 @@ def grid(n: float, d: float, log_lr: float, log_batch: float) -> pd.DataFrame:
 
 
 def refit(runs: pd.DataFrame, seed: int, draws: int):
-    df = runs.assign(run_id=[f"r{i:05d}" for i in range(len(runs))])[CANON]
+    df = runs.assign(run_id=[f"r{i:05d}" for i in range(len(runs))])[CANON]  # drops group
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return fit(from_frame(df, source="<active_vs_grid>"), seed=seed, draws=draws,
@@ -177,8 +177,9 @@ def run_strategy(name: str, world: World, base: pd.DataFrame, post0, budgets: li
             new = ranked[ranked["selected"]]
         else:
             new = pick_random(post, cum - spent, rng)
-        new = new[["arch", "data_mix", "n_params", "n_tokens", "lr", "batch_tokens", "seq_len",
-                   "weight_decay"]].assign(loss=lambda f: world.losses(f, rng))
+        new = new[[c for c in ("group", "arch", "data_mix", "n_params", "n_tokens", "lr",
+                               "batch_tokens", "seq_len", "weight_decay") if c in new]]
+        new = new.assign(loss=world.losses(new, rng))
         spent += float((6 * new["n_params"] * new["n_tokens"]).sum())
         runs = pd.concat([runs, new], ignore_index=True)
         post = refit(runs, world.seed, args.draws)
@@ -188,6 +189,8 @@ def run_strategy(name: str, world: World, base: pd.DataFrame, post0, budgets: li
         log(f"  {name:6s} round {r + 1}: +{len(new):2d} runs, {spent:.3g} FLOPs, "
             f"width lr {m['width_lr']:.3f} batch {m['width_batch']:.3f}, "
             f"regret {m['regret_pct']:.3f}% ({time.perf_counter() - t0:.0f} s)")
+        if "group" in new:
+            log(f"         picks: {', '.join(new['group'].drop_duplicates())}")
         if name != "grid" and matched(curve[-1], args.grid_final, args.regret_tol):
             break
     return curve
@@ -235,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3, help="active/random rounds (<= fractions)")
     ap.add_argument("--fractions", type=float, nargs="+", default=[1 / 9, 2 / 9, 1 / 3],
                     help="cumulative round budgets as fractions of the grid's FLOPs")
-    ap.add_argument("-k", type=int, default=4, help="max groups picked per round")
+    ap.add_argument("-k", type=int, default=6, help="max groups active picks per round")
     ap.add_argument("--draws", type=int, default=300, help="draws = tune per chain (2 chains)")
     ap.add_argument("--outcomes", type=int, default=32, help="simulated outcomes per candidate")
     ap.add_argument("--regret-tol", type=float, default=0.05,
