@@ -159,10 +159,14 @@ def _screen(p: _Problem, state: _State, idx: np.ndarray, rng: np.random.Generato
     w = a["w"]
     tc = p.t_mean - w @ p.t_mean
     cov0 = _gauss_summary(w, p)
-    eig, post = np.zeros(len(idx)), np.zeros((len(idx), *cov0.shape))
-    for lo in range(0, len(idx), chunk):
-        g = idx[lo:lo + chunk]
-        cg, valid, u = p.g_cell[g], p.g_valid[g], p.g_u[g][:, :, None, :]
+    post = np.zeros((len(idx), *cov0.shape))
+    size = p.g_valid[idx].sum(1)
+    # groups of equal size together (valid runs come first), in chunks
+    batches = [(np.flatnonzero(size == r)[lo:lo + chunk], r) for r in np.unique(size)
+               for lo in range(0, int((size == r).sum()), chunk)]
+    for rows, r in batches:
+        g = idx[rows]
+        cg, valid, u = p.g_cell[g, :r], p.g_valid[g, :r], p.g_u[g, :r][:, :, None, :]
         mu, d_lr = _bowl(a["opt"][cg], a["loss"][cg], a["diag"][cg], a["off"][cg],
                          a["skew"][cg], u)
         finite = valid[..., None] & (d_lr <= p.diverge)
@@ -176,8 +180,7 @@ def _screen(p: _Problem, state: _State, idx: np.ndarray, rng: np.random.Generato
         c_yy = np.einsum("grs,s,gqs->grq", yc, w, yc)
         noise2 = (a["noise"][cg] ** 2 * w).sum(-1) + (~valid)
         c_yy = c_yy + noise2[..., None] * np.eye(cg.shape[1])
-        post[lo:lo + len(g)] = cov0 - np.einsum("grk,grl->gkl", c_ty,
-                                                np.linalg.solve(c_yy, c_ty))
+        post[rows] = cov0 - np.einsum("grk,grl->gkl", c_ty, np.linalg.solve(c_yy, c_ty))
     eig = 0.5 * (np.linalg.slogdet(cov0)[1] - np.linalg.slogdet(post)[1])
     return eig, post
 
