@@ -26,7 +26,7 @@ chromium:
 
 test: $(STAMP) chromium
 	$(BIN)/ruff check bayes_scaling tests benchmarks notebooks
-	$(BIN)/python -m pytest -ra
+	$(BIN)/python -m pytest -ra --durations=10
 
 lint: $(STAMP)
 	$(BIN)/ruff check bayes_scaling tests benchmarks notebooks
