@@ -24,7 +24,14 @@ from bayes_scaling import __version__
 from bayes_scaling.errors import PosteriorError
 from bayes_scaling.inputs import ModelInputs, prepare_inputs
 from bayes_scaling.model import build_model, initial_values
-from bayes_scaling.spec import Spec, default_spec, spec_from_json, with_sampler
+from bayes_scaling.spec import (
+    Spec,
+    SpecError,
+    default_spec,
+    raw_hash,
+    spec_from_json,
+    with_sampler,
+)
 from bayes_scaling.sweep import Sweep, SweepError
 
 __all__ = ["PosteriorError", "diagnose", "fit", "load_posterior", "save_posterior"]
@@ -231,10 +238,18 @@ def load_posterior(path: str | Path, spec: Spec | None = None) -> xr.DataTree:
     if int(attrs["bayes_scaling_format"]) != FORMAT_VERSION:
         raise PosteriorError(f"{path}: posterior format {attrs['bayes_scaling_format']}, this "
                              f"version reads format {FORMAT_VERSION}; refit it")
-    stored = spec_from_json(attrs["spec_json"])
-    if stored.hash != attrs["spec_hash"]:
+    if raw_hash(json.loads(attrs["spec_json"])) != attrs["spec_hash"]:
         raise PosteriorError(f"{path}: the stored spec does not match its recorded hash "
                              f"({attrs['spec_hash'][:12]}); the file was altered")
+    try:
+        stored = spec_from_json(attrs["spec_json"])
+    except SpecError as err:
+        stored, problem = None, str(err)
+    if stored is None or stored.hash != attrs["spec_hash"]:
+        why = problem if stored is None else "this version's spec has keys the file lacks"
+        raise PosteriorError(
+            f"{path}: written by bayes_scaling {attrs.get('bayes_scaling_version')} with a "
+            f"spec this version cannot reproduce ({why}); refit it")
     if spec is not None and spec.hash != attrs["spec_hash"]:
         raise PosteriorError(
             f"{path}: fitted with model spec '{attrs['spec_name']}' "

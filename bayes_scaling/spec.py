@@ -105,12 +105,17 @@ class Spec:
     @property
     def hash(self) -> str:
         """sha256 of the model-defining content (everything but name, description, sampler)."""
-        keep = {k: v for k, v in self.raw.items() if k not in {"name", "description", "sampler"}}
-        return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()
+        return raw_hash(self.raw)
 
     def to_json(self) -> str:
         """The full (merged) spec as JSON, stored in a posterior's attrs."""
         return json.dumps(self.raw, sort_keys=True)
+
+
+def raw_hash(raw: dict[str, Any]) -> str:
+    """sha256 of a raw spec dict without its name, description and sampler settings."""
+    keep = {k: v for k, v in raw.items() if k not in {"name", "description", "sampler"}}
+    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any], where: str, source: str) -> dict[str, Any]:
