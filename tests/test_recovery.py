@@ -49,7 +49,7 @@ def test_exponent_90pct_intervals_cover_the_truth_at_about_the_nominal_rate():
     hits = []
     for seed in range(20):
         sweep, truth = simulate_sweep(100 + seed, cells=cells, n_lr=6)
-        posterior = fit(sweep, seed=seed, draws=300, tune=300, chains=2, progressbar=False)
+        posterior = fit(sweep, seed=seed, draws=400, tune=400, chains=2, progressbar=False)
         hits += list(_inside(posterior, truth, EXPONENTS, 0.90).values())
     coverage = float(np.mean(hits))
     assert len(hits) == 20 * 9
