@@ -304,13 +304,6 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- report, demo
-def _positive_number(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
 def _add_report_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "report", help="one static HTML page about a posterior (figures embedded)",
@@ -322,9 +315,9 @@ def _add_report_parser(subparsers: argparse._SubParsersAction) -> None:
                     "is 10x the largest fitted N and D.")
     p.add_argument("posterior", type=Path, help="posterior file written by `fit` (.nc)")
     p.add_argument("--out", type=Path, default=Path("report.html"), help="HTML file to write")
-    p.add_argument("--params", type=_positive_number, default=None,
+    p.add_argument("--params", type=_positive, default=None,
                    help="target non-embedding (for MoE: active) parameters N")
-    p.add_argument("--tokens", type=_positive_number, default=None,
+    p.add_argument("--tokens", type=_positive, default=None,
                    help="target training tokens D")
     p.add_argument("--arch", action="append", default=None,
                    help="target architecture (repeatable: one target per arch; default: "
