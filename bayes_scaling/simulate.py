@@ -9,7 +9,7 @@ Defaults look like the Step Law sweeps: losses 2-3, noise 0.005, bowls about as 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -214,7 +214,3 @@ def truth_dataset(truth: SimulationTruth, optima: pd.DataFrame, chols: np.ndarra
     )
     return ds
 
-
-def with_truth(truth: SimulationTruth | None = None, **changes: float) -> SimulationTruth:
-    """A copy of ``truth`` (default :class:`SimulationTruth`) with top-level fields replaced."""
-    return replace(truth or SimulationTruth(), **changes)
