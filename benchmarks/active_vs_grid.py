@@ -38,13 +38,13 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from bayes_scaling import laws
-from bayes_scaling.candidates import default_candidates
-from bayes_scaling.cells import draw_new_cells
-from bayes_scaling.design import propose
-from bayes_scaling.fit import fit
-from bayes_scaling.simulate import SEQ_LEN, SimulationTruth, simulate_sweep
-from bayes_scaling.sweep import from_frame
+from bayes_scaling.data.simulate import SEQ_LEN, SimulationTruth, simulate_sweep
+from bayes_scaling.data.sweep import from_frame
+from bayes_scaling.design.candidates import default_candidates
+from bayes_scaling.design.propose import propose
+from bayes_scaling.model import laws
+from bayes_scaling.model.fit import fit
+from bayes_scaling.predict.draws import draw_new_cells
 
 ARCH, MIX = "dense", "web"
 SEED_CELLS = ((2e7, 20.0), (2e7, 100.0), (5e7, 20.0))

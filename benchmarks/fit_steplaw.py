@@ -30,7 +30,7 @@ def main() -> int:
               file=sys.stderr)
         return 2
     out = args.out or Path(tempfile.mkdtemp()) / "steplaw.nc"
-    cmd = [sys.executable, "-m", "bayes_scaling.cli", "fit",
+    cmd = [sys.executable, "-m", "bayes_scaling.present.cli", "fit",
            str(STEPLAW / "dense_lr_bs_loss.csv"), str(STEPLAW / "moe_lr_bs_loss.csv"),
            "--format", "steplaw", "--out", str(out), "--quiet"]
     start = time.perf_counter()
@@ -41,8 +41,8 @@ def main() -> int:
         print(proc.stderr, file=sys.stderr)
         return proc.returncode
 
-    from bayes_scaling.fit import diagnose, load_posterior
-    from bayes_scaling.summary import law_table
+    from bayes_scaling.model.fit import diagnose, load_posterior
+    from bayes_scaling.present.summary import law_table
 
     posterior = load_posterior(out)
     diagnostics = diagnose(posterior)

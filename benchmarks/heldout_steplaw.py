@@ -111,7 +111,7 @@ def predictive_cell_optimum(runs: pd.DataFrame, cells, nu: float, n: int = 400,
     bowl (Student-t noise, nu from the spec, the draw's noise scale) and passed through
     :func:`cell_optimum`, so the 1%-quadratic's definition and its estimation noise are in it."""
     from bayes_scaling import laws
-    from bayes_scaling.cells import chol_matrix
+    from bayes_scaling.predict.draws import chol_matrix
 
     rng = np.random.default_rng(seed)
     flat = cells.stack(sample=("chain", "draw"))
@@ -150,11 +150,11 @@ def main() -> int:
         return 2
 
     from bayes_scaling import laws
-    from bayes_scaling.fit import diagnose, fit, load_posterior, save_posterior
-    from bayes_scaling.inputs import prepare_inputs
-    from bayes_scaling.predict import predict
-    from bayes_scaling.spec import load_spec
-    from bayes_scaling.sweep import concat_sweeps, read_steplaw
+    from bayes_scaling.data.sweep import concat_sweeps, read_steplaw
+    from bayes_scaling.model.fit import diagnose, fit, load_posterior, save_posterior
+    from bayes_scaling.model.inputs import prepare_inputs
+    from bayes_scaling.model.spec import load_spec
+    from bayes_scaling.predict.predict import predict
 
     sweep = concat_sweeps([read_steplaw(f) for f in files])
     mask = held_out(sweep.runs)

@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayes_scaling import laws
-from bayes_scaling.design import propose
+from bayes_scaling.data.simulate import simulate_sweep
+from bayes_scaling.design.propose import propose
 from bayes_scaling.errors import PosteriorError
-from bayes_scaling.fit import fit, load_posterior, save_posterior
-from bayes_scaling.simulate import simulate_sweep
+from bayes_scaling.model import laws
+from bayes_scaling.model.fit import fit, load_posterior, save_posterior
 
 TARGET = {"arch": "dense", "data_mix": "web", "n_params": 7e9, "n_tokens": 2e12}
 

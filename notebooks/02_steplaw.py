@@ -30,13 +30,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayes_scaling import laws
-from bayes_scaling.fit import diagnose, fit
-from bayes_scaling.plots import plot_cell_landscapes, plot_law_curves, plot_target_predictive
-from bayes_scaling.predict import predict
-from bayes_scaling.regret import expected_regret
-from bayes_scaling.summary import law_table
-from bayes_scaling.sweep import concat_sweeps, read_steplaw
+from bayes_scaling.data.sweep import concat_sweeps, read_steplaw
+from bayes_scaling.model import laws
+from bayes_scaling.model.fit import diagnose, fit
+from bayes_scaling.predict.predict import predict
+from bayes_scaling.predict.regret import expected_regret
+from bayes_scaling.present.plots import (
+    plot_cell_landscapes,
+    plot_law_curves,
+    plot_target_predictive,
+)
+from bayes_scaling.present.summary import law_table
 
 # %% tags=["parameters"]
 STEPLAW_DIR = os.environ.get("BAYES_SCALING_STEPLAW_DIR", "../shared/data/steplaw")

@@ -1,4 +1,4 @@
-"""CLI tests, by subprocess (``python -m bayes_scaling.cli``), as a user would run it."""
+"""CLI tests, by subprocess (``python -m bayes_scaling.present.cli``), as a user would run it."""
 
 import json
 import subprocess
@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_scaling.cli import COMMANDS, main
+from bayes_scaling.present.cli import COMMANDS, main
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bayes_scaling.cli", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "bayes_scaling.present.cli", *map(str, args)],
                           capture_output=True, text=True, cwd=cwd, timeout=120)
 
 

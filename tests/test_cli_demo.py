@@ -17,7 +17,7 @@ SECTIONS = ("data", "diagnostics", "laws", "targets", "proposals", "cells")
 
 
 def cli(*args: object, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bayes_scaling.cli", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "bayes_scaling.present.cli", *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 

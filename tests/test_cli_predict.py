@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from test_predict import small_posterior_path
 
-from bayes_scaling import laws
-from bayes_scaling.cli import COMMANDS, USER_ERRORS
-from bayes_scaling.fit import load_posterior
-from bayes_scaling.predict import TargetError, predict
+from bayes_scaling.model import laws
+from bayes_scaling.model.fit import load_posterior
+from bayes_scaling.predict.predict import TargetError, predict
+from bayes_scaling.present.cli import COMMANDS, USER_ERRORS
 
 
 def cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bayes_scaling.cli", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "bayes_scaling.present.cli", *map(str, args)],
                           capture_output=True, text=True, timeout=180)
 
 

@@ -9,18 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_scaling.candidates import CandidateError
-from bayes_scaling.cli import COMMANDS, USER_ERRORS
-from bayes_scaling.design import propose
-from bayes_scaling.fit import fit, load_posterior, save_posterior
-from bayes_scaling.simulate import simulate_sweep
+from bayes_scaling.data.simulate import simulate_sweep
+from bayes_scaling.design.candidates import CandidateError
+from bayes_scaling.design.propose import propose
+from bayes_scaling.model.fit import fit, load_posterior, save_posterior
+from bayes_scaling.present.cli import COMMANDS, USER_ERRORS
 
 TARGET = ["--target-params", "4e9", "--target-tokens", "8e10", "--arch", "dense"]
 FAST = ["--draws", "200", "--outcomes", "8", "--seed", "5"]
 
 
 def cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bayes_scaling.cli", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "bayes_scaling.present.cli", *map(str, args)],
                           capture_output=True, text=True, timeout=300)
 
 

@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from bayes_scaling import laws
-from bayes_scaling.candidates import (
+from bayes_scaling.design.candidates import (
     CandidateError,
     Draws,
     as_candidates,
@@ -16,10 +15,11 @@ from bayes_scaling.candidates import (
     new_cell,
     target_effects,
 )
-from bayes_scaling.cells import draw_new_cells
-from bayes_scaling.design import propose
-from bayes_scaling.fit import _frame_to_dataset
-from bayes_scaling.spec import default_spec
+from bayes_scaling.design.propose import propose
+from bayes_scaling.model import laws
+from bayes_scaling.model.fit import _frame_to_dataset
+from bayes_scaling.model.spec import default_spec
+from bayes_scaling.predict.draws import draw_new_cells
 
 S = 400
 CELL = "dense|web|N=1e+08|D=2e+09|S=2048"

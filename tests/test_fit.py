@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from bayes_scaling.data.simulate import default_cells, simulate_sweep
+from bayes_scaling.data.sweep import write_sweep
 from bayes_scaling.errors import PosteriorError
-from bayes_scaling.fit import (
+from bayes_scaling.model.fit import (
     diagnose,
     fit,
     load_posterior,
@@ -18,9 +20,7 @@ from bayes_scaling.fit import (
     posterior_spec,
     save_posterior,
 )
-from bayes_scaling.simulate import default_cells, simulate_sweep
-from bayes_scaling.spec import default_spec, spec_from_dict
-from bayes_scaling.sweep import write_sweep
+from bayes_scaling.model.spec import default_spec, spec_from_dict
 
 SMALL = {"draws": 150, "tune": 150, "chains": 2}
 
@@ -111,7 +111,7 @@ def test_diagnostics_report_short_chains_plainly(posterior):
 def test_cli_fit_exits_3_on_bad_diagnostics_and_0_when_allowed(small_sweep, tmp_path):
     sweep_path = tmp_path / "sweep.csv"
     write_sweep(small_sweep, sweep_path)
-    cmd = [sys.executable, "-m", "bayes_scaling.cli", "fit", str(sweep_path), "--out",
+    cmd = [sys.executable, "-m", "bayes_scaling.present.cli", "fit", str(sweep_path), "--out",
            str(tmp_path / "p.nc"), "--draws", "60", "--tune", "60", "--chains", "2", "--quiet"]
     bad = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert bad.returncode == 3, bad.stderr
@@ -130,7 +130,7 @@ def test_cli_fit_rejects_a_bad_spec_without_traceback(small_sweep, tmp_path):
     write_sweep(small_sweep, sweep_path)
     spec = tmp_path / "bad.toml"
     spec.write_text("[data]\nwindoww = 0.1\n")
-    out = subprocess.run([sys.executable, "-m", "bayes_scaling.cli", "fit", str(sweep_path),
+    out = subprocess.run([sys.executable, "-m", "bayes_scaling.present.cli", "fit", str(sweep_path),
                           "--model", str(spec), "--out", str(tmp_path / "p.nc")],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 2

@@ -1,4 +1,4 @@
-"""Unit tests for bayes_scaling.laws: the shared parametrisation and the published laws.
+"""Unit tests for bayes_scaling.model.laws: the shared parametrisation and the published laws.
 
 Pure numpy (no PyMC). The Step Law bootstrap check reads ../shared/data/steplaw and skips,
 with a reason, only when that folder is absent.
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bayes_scaling import laws
+from bayes_scaling.model import laws
 
 STEPLAW_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "steplaw"
 BOOTSTRAP_CSV = STEPLAW_DIR / "1004_fitted_lr_bs_scaling_model_parameters.csv"

@@ -9,8 +9,10 @@ import pytest
 import xarray as xr
 from matplotlib.path import Path as MplPath
 
-from bayes_scaling.fit import fit, posterior_cells, posterior_runs
-from bayes_scaling.plots import (
+from bayes_scaling.data.simulate import default_cells, simulate_sweep
+from bayes_scaling.model.fit import fit, posterior_cells, posterior_runs
+from bayes_scaling.predict.predict import predict
+from bayes_scaling.present.plots import (
     LABELS,
     make_figures,
     plot_cell_landscapes,
@@ -21,11 +23,9 @@ from bayes_scaling.plots import (
     regret_grid,
     save_figure,
 )
-from bayes_scaling.plots_cells import cell_bowl
-from bayes_scaling.plots_common import close, ellipse, fmt_sci, fmt_value
-from bayes_scaling.plots_laws import adjusted_cell_optima, law_slice
-from bayes_scaling.predict import predict
-from bayes_scaling.simulate import default_cells, simulate_sweep
+from bayes_scaling.present.plots_cells import cell_bowl
+from bayes_scaling.present.plots_common import close, ellipse, fmt_sci, fmt_value
+from bayes_scaling.present.plots_laws import adjusted_cell_optima, law_slice
 
 TARGETS = pd.DataFrame({"arch": ["dense", "moe"], "data_mix": ["web", "web"],
                         "n_params": [7e9, 7e9], "n_tokens": [2e12, 2e12]})
@@ -43,7 +43,7 @@ def tiny_fit() -> tuple[xr.DataTree, xr.Dataset]:
 @functools.cache
 def tiny_pieces() -> dict:
     """Prediction, proposals and a regret grid on :func:`tiny_fit`, computed once."""
-    from bayes_scaling.design import propose
+    from bayes_scaling.design.propose import propose
 
     posterior, truth = tiny_fit()
     prediction = predict(posterior, TARGETS, seed=0)

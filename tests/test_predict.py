@@ -8,10 +8,11 @@ import pytest
 import xarray as xr
 from scipy.optimize import minimize
 
-from bayes_scaling import laws
-from bayes_scaling.cells import chol_matrix, draw_new_cells
-from bayes_scaling.fit import fit, load_posterior, save_posterior
-from bayes_scaling.predict import (
+from bayes_scaling.data.simulate import SimulationTruth, default_cells, simulate_sweep
+from bayes_scaling.model import laws
+from bayes_scaling.model.fit import fit, load_posterior, save_posterior
+from bayes_scaling.predict.draws import chol_matrix, draw_new_cells
+from bayes_scaling.predict.predict import (
     QUANTITIES,
     TargetError,
     conditional_optimum,
@@ -19,7 +20,6 @@ from bayes_scaling.predict import (
     predict,
     unstretch_lr,
 )
-from bayes_scaling.simulate import SimulationTruth, default_cells, simulate_sweep
 
 TARGET = {"arch": "dense", "data_mix": "web", "n_params": 7e9, "n_tokens": 2e12}
 

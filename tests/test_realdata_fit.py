@@ -2,8 +2,8 @@
 
 import pytest
 
-from bayes_scaling.fit import LAW_PARAMETERS, diagnose, fit
-from bayes_scaling.sweep import concat_sweeps, read_steplaw
+from bayes_scaling.data.sweep import concat_sweeps, read_steplaw
+from bayes_scaling.model.fit import LAW_PARAMETERS, diagnose, fit
 
 
 @pytest.mark.slow

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from bayes_scaling.fit import diagnose, fit
-from bayes_scaling.simulate import default_cells, simulate_sweep
+from bayes_scaling.data.simulate import default_cells, simulate_sweep
+from bayes_scaling.model.fit import diagnose, fit
 
 LAW = ("c_eta", "c_batch", "a_n", "a_d", "b_n", "b_d", "c_tau", "g_tpp")
 EXPONENTS = ("a_n", "a_d", "b_n", "b_d", "g_tpp")

@@ -6,11 +6,11 @@ import pytest
 import xarray as xr
 from test_predict import TARGET, small_posterior_path
 
-from bayes_scaling import laws
-from bayes_scaling.cells import chol_matrix
-from bayes_scaling.fit import load_posterior
-from bayes_scaling.predict import TargetError, predict
-from bayes_scaling.regret import expected_regret, regret_draws
+from bayes_scaling.model import laws
+from bayes_scaling.model.fit import load_posterior
+from bayes_scaling.predict.draws import chol_matrix
+from bayes_scaling.predict.predict import TargetError, predict
+from bayes_scaling.predict.regret import expected_regret, regret_draws
 
 
 @pytest.fixture(scope="module")

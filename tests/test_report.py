@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from test_plots import TARGETS, tiny_pieces  # one small fit shared with the figure tests
 
-from bayes_scaling.plots import make_figures
-from bayes_scaling.plots_common import close, fmt_value
-from bayes_scaling.report import build_report, default_targets, render_report, write_report
+from bayes_scaling.present.plots import make_figures
+from bayes_scaling.present.plots_common import close, fmt_value
+from bayes_scaling.present.report import build_report, default_targets, render_report, write_report
 
 SECTIONS = ("data", "diagnostics", "laws", "targets", "proposals", "cells")
 

@@ -4,7 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from bayes_scaling.spec import SpecError, default_spec, load_spec, spec_from_dict, with_sampler
+from bayes_scaling.model.spec import (
+    SpecError,
+    default_spec,
+    load_spec,
+    spec_from_dict,
+    with_sampler,
+)
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_scaling.sweep import (
+from bayes_scaling.data.sweep import (
     CANONICAL_COLUMNS,
     NO_EDGE_REASON,
     Sweep,

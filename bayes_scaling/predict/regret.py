@@ -2,7 +2,7 @@
 of running at (lr, batch[, weight decay]) instead of at each posterior draw's own optimum.
 
 For every posterior predictive draw of the new cell (its optimum, curvature and skew), the
-loss of the choice is the draw's bowl (:func:`bayes_scaling.laws.bowl_loss`) evaluated at the
+loss of the choice is the draw's bowl (:func:`bayes_scaling.model.laws.bowl_loss`) evaluated at the
 choice's log offset from that draw's optimum; the regret is that minus the draw's optimal
 loss, averaged over draws (absolute, and relative to the optimal loss in %).
 """
@@ -14,9 +14,9 @@ import pandas as pd
 import xarray as xr
 from numpy.typing import ArrayLike
 
-from bayes_scaling import laws
-from bayes_scaling.cells import SAMPLE_DIMS, TargetError, chol_matrix, draw_new_cells
-from bayes_scaling.predict import conditional_optimum, curvature, prediction_targets
+from bayes_scaling.model import laws
+from bayes_scaling.predict.draws import SAMPLE_DIMS, TargetError, chol_matrix, draw_new_cells
+from bayes_scaling.predict.predict import conditional_optimum, curvature, prediction_targets
 
 __all__ = ["expected_regret", "regret_draws"]
 

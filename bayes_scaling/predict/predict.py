@@ -1,7 +1,7 @@
 """Posterior predictive optima at target scales: lr, batch, weight decay and loss.
 
 ``predict(posterior, targets)`` turns the posterior predictive effects of a NEW cell at each
-target (:func:`bayes_scaling.cells.draw_new_cells`: the law plus its cell-level scatter,
+target (:func:`bayes_scaling.predict.draws.draw_new_cells`: the law plus its cell-level scatter,
 unseen mixes drawn from their population) into optima in natural units, with a tidy summary.
 A target row may fix the batch size (hardware often does): the lr (and weight decay) that
 minimise each draw's bowl at that batch are then returned too.
@@ -16,7 +16,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_scaling.cells import SAMPLE_DIMS, TargetError, as_targets, chol_matrix, draw_new_cells
+from bayes_scaling.predict.draws import (
+    SAMPLE_DIMS,
+    TargetError,
+    as_targets,
+    chol_matrix,
+    draw_new_cells,
+)
 
 DEFAULT_SEQ_LEN = 2048
 QUANTITIES = ("lr_opt", "batch_tokens_opt", "batch_seqs_opt", "weight_decay_opt", "tau_opt",
@@ -106,7 +112,7 @@ def unstretch_lr(s: np.ndarray, skew: np.ndarray) -> np.ndarray:
 def optimum_at_batch(cells: xr.Dataset, log_batch: xr.DataArray | float) -> xr.Dataset:
     """lr (and weight decay) minimising each draw's bowl at a fixed log batch (tokens).
 
-    ``cells`` are new-cell draws (:func:`~bayes_scaling.cells.draw_new_cells`, any target
+    ``cells`` are new-cell draws (:func:`~bayes_scaling.predict.draws.draw_new_cells`, any target
     selection); ``log_batch`` broadcasts against them (per target, or per draw). With a
     weight-decay dim, lr and wd are minimised jointly (:func:`conditional_optimum` in the
     stretched coordinates, then the skew stretch undone); without one, wd follows the AdamW
@@ -149,7 +155,7 @@ def predict(posterior: xr.DataTree, targets: pd.DataFrame | dict, seed: int = 0)
     """Posterior predictive optima at each target row.
 
     Args:
-        posterior: a fitted posterior (:func:`bayes_scaling.fit.fit` / ``load_posterior``).
+        posterior: a fitted posterior (:func:`bayes_scaling.model.fit.fit` / ``load_posterior``).
         targets: rows of arch, data_mix (default 'default'), n_params (active, non-embedding),
             n_tokens, and optionally seq_len (default 2048; converts tokens to sequences) and
             batch_tokens (a batch the run must use: adds the ``*_at_batch`` quantities).

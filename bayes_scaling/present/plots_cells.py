@@ -11,10 +11,10 @@ import xarray as xr
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from bayes_scaling import laws
-from bayes_scaling.cells import chol_matrix
-from bayes_scaling.fit import posterior_cells, posterior_runs
-from bayes_scaling.plots_common import (
+from bayes_scaling.model import laws
+from bayes_scaling.model.fit import posterior_cells, posterior_runs
+from bayes_scaling.predict.draws import chol_matrix
+from bayes_scaling.present.plots_common import (
     LABELS,
     ellipse,
     fmt_sci,

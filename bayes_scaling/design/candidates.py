@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_scaling import laws
-from bayes_scaling.cells import as_targets, check_archs
-from bayes_scaling.spec import Spec, spec_from_json
+from bayes_scaling.model import laws
+from bayes_scaling.model.spec import Spec, spec_from_json
+from bayes_scaling.predict.draws import as_targets, check_archs
 
 DEFAULT_SEQ_LEN = 2048
 RUN_COLUMNS = ("arch", "data_mix", "n_params", "n_tokens", "lr", "batch_tokens")
@@ -97,7 +97,7 @@ class Draws:
 
     @classmethod
     def from_posterior(cls, posterior: xr.DataTree, n_draws: int | None, seed: int) -> Draws:
-        from bayes_scaling.fit import posterior_cells  # local: keeps this module light
+        from bayes_scaling.model.fit import posterior_cells  # local: keeps this module light
 
         post = posterior["posterior"].to_dataset()
         total = post.sizes["chain"] * post.sizes["draw"]

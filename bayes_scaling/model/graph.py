@@ -20,9 +20,9 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_scaling.inputs import ModelInputs, prepare_inputs
-from bayes_scaling.spec import Prior, Spec, default_spec
-from bayes_scaling.sweep import Sweep
+from bayes_scaling.data.sweep import Sweep
+from bayes_scaling.model.inputs import ModelInputs, prepare_inputs
+from bayes_scaling.model.spec import Prior, Spec, default_spec
 
 EXPONENTS = (("a_n", "a_d"), ("b_n", "b_d"), ("l_n", "l_d"))
 """(N, D) exponent names of the lr, batch and loss laws."""

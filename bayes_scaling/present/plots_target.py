@@ -11,9 +11,11 @@ import xarray as xr
 from matplotlib.colors import BoundaryNorm, LogNorm
 from matplotlib.figure import Figure
 
-from bayes_scaling import laws
-from bayes_scaling.fit import posterior_cells
-from bayes_scaling.plots_common import (
+from bayes_scaling.model import laws
+from bayes_scaling.model.fit import posterior_cells
+from bayes_scaling.predict.predict import Prediction
+from bayes_scaling.predict.regret import expected_regret
+from bayes_scaling.present.plots_common import (
     LABELS,
     PUBLISHED_STYLE,
     ellipse,
@@ -26,8 +28,6 @@ from bayes_scaling.plots_common import (
     new_figure,
     thin,
 )
-from bayes_scaling.predict import Prediction
-from bayes_scaling.regret import expected_regret
 
 PREDICTED = (("lr_opt", "lr_opt"), ("batch_tokens_opt", "batch_opt"),
              ("weight_decay_opt", "weight_decay_opt"), ("loss_opt", "loss_opt"))
@@ -123,7 +123,7 @@ def plot_target_predictive(prediction: Prediction, *, truth: pd.DataFrame | None
 def regret_grid(posterior: xr.DataTree, target: dict | pd.Series, prediction: Prediction,
                 *, n_lr: int = 40, n_batch: int = 36, seed: int = 0, pad: float = 0.5
                 ) -> xr.Dataset:
-    """:func:`bayes_scaling.regret.expected_regret` on an (lr, batch) grid at ``target``
+    """:func:`bayes_scaling.predict.regret.expected_regret` on an (lr, batch) grid at ``target``
     covering its predictive optima (0.5-99.5% range, ``pad`` in natural log beyond) and
     the published laws' optima. Dims (lr, batch_tokens); weight decay at each draw's best."""
     row = pd.DataFrame({k: [target[k]] for k in ("arch", "data_mix", "n_params", "n_tokens")})

@@ -8,9 +8,9 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
-from bayes_scaling import laws
-from bayes_scaling.fit import posterior_cells
-from bayes_scaling.plots_common import (
+from bayes_scaling.model import laws
+from bayes_scaling.model.fit import posterior_cells
+from bayes_scaling.present.plots_common import (
     LABELS,
     PUBLISHED_STYLE,
     fmt_sci,

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_scaling import laws
-from bayes_scaling.spec import Spec, spec_from_json
+from bayes_scaling.model import laws
+from bayes_scaling.model.spec import Spec, spec_from_json
 
 TARGET_COLUMNS = ("arch", "data_mix", "n_params", "n_tokens")
 SAMPLE_DIMS = ("chain", "draw")

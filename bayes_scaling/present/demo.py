@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayes_scaling.plots_common import close, fmt_sci
+from bayes_scaling.present.plots_common import close, fmt_sci
 
 DEMO_TARGETS = pd.DataFrame({"arch": ["dense", "moe"], "data_mix": ["web", "web"],
                              "n_params": [7e9, 7e9], "n_tokens": [2e12, 2e12]})
@@ -46,16 +46,16 @@ def run_demo(out_dir: str | Path = "demo_out", seed: int = 0, draws: int | None 
     Returns a dict with the paths (sweep, truth, posterior, report, figures: {stem: [png,
     svg]}) and the results (posterior, prediction, proposals, regret, seconds per step).
     """
-    from bayes_scaling.cli import validation_text
-    from bayes_scaling.design import propose
-    from bayes_scaling.fit import diagnose, fit, save_posterior
-    from bayes_scaling.plots import make_figures, regret_grid, write_figures
-    from bayes_scaling.plots_target import target_label
-    from bayes_scaling.predict import predict
-    from bayes_scaling.report import render_report, write_report
-    from bayes_scaling.simulate import simulate_sweep
-    from bayes_scaling.summary import format_law_table, law_table
-    from bayes_scaling.sweep import write_sweep
+    from bayes_scaling.data.simulate import simulate_sweep
+    from bayes_scaling.data.sweep import write_sweep
+    from bayes_scaling.design.propose import propose
+    from bayes_scaling.model.fit import diagnose, fit, save_posterior
+    from bayes_scaling.predict.predict import predict
+    from bayes_scaling.present.cli import validation_text
+    from bayes_scaling.present.plots import make_figures, regret_grid, write_figures
+    from bayes_scaling.present.plots_target import target_label
+    from bayes_scaling.present.report import render_report, write_report
+    from bayes_scaling.present.summary import format_law_table, law_table
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -130,7 +130,7 @@ def run_demo(out_dir: str | Path = "demo_out", seed: int = 0, draws: int | None 
         posterior, prediction=prediction, proposals=proposals, regret=regret,
         figures={stem: files[0] for stem, files in paths.items()},
         title=f"bayes_scaling demo: planning {target_label(first)}",
-        notes=("Data: the embedded simulated sweep (bayes_scaling.simulate.simulate_sweep, "
+        notes=("Data: the embedded simulated sweep (bayes_scaling.data.simulate.simulate_sweep, "
                f"seed {seed}); the true optima are starred in the cell figures.",))
     report_path = write_report(page, out / "report.html")
     done("report", t)

@@ -19,14 +19,15 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
-from bayes_scaling import __version__, laws
-from bayes_scaling.fit import diagnose, posterior_cells, posterior_runs
-from bayes_scaling.plots import make_figures
-from bayes_scaling.plots_common import fmt_sci, fmt_value
-from bayes_scaling.plots_target import pick_lines, target_label
-from bayes_scaling.predict import Prediction, predict
-from bayes_scaling.summary import law_table
-from bayes_scaling.sweep import from_frame
+from bayes_scaling import __version__
+from bayes_scaling.data.sweep import from_frame
+from bayes_scaling.model import laws
+from bayes_scaling.model.fit import diagnose, posterior_cells, posterior_runs
+from bayes_scaling.predict.predict import Prediction, predict
+from bayes_scaling.present.plots import make_figures
+from bayes_scaling.present.plots_common import fmt_sci, fmt_value
+from bayes_scaling.present.plots_target import pick_lines, target_label
+from bayes_scaling.present.summary import law_table
 
 CAPTIONS = {
     "laws": "Optimal peak learning rate (top) and batch size (bottom) against N and against D, "
@@ -277,8 +278,8 @@ def build_report(posterior: xr.DataTree, targets: pd.DataFrame | None = None, *,
     :func:`default_targets`; proposals and the regret grid for the first target) and render
     it. Returns (html, pieces) where pieces holds targets, prediction, proposals, regret and
     figures."""
-    from bayes_scaling.design import propose  # local: the design machinery is heavier
-    from bayes_scaling.plots import regret_grid
+    from bayes_scaling.design.propose import propose  # local: the design machinery is heavier
+    from bayes_scaling.present.plots import regret_grid
 
     say = progress or (lambda _msg: None)
     notes = ()

@@ -23,17 +23,17 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
-from bayes_scaling.fit import posterior_cells
-from bayes_scaling.plots_cells import cell_bowl, plot_cell_landscapes
-from bayes_scaling.plots_common import LABELS, close, save_figure
-from bayes_scaling.plots_laws import plot_law_curves
-from bayes_scaling.plots_target import (
+from bayes_scaling.model.fit import posterior_cells
+from bayes_scaling.predict.predict import Prediction
+from bayes_scaling.present.plots_cells import cell_bowl, plot_cell_landscapes
+from bayes_scaling.present.plots_common import LABELS, close, save_figure
+from bayes_scaling.present.plots_laws import plot_law_curves
+from bayes_scaling.present.plots_target import (
     plot_expected_regret,
     plot_proposals,
     plot_target_predictive,
     regret_grid,
 )
-from bayes_scaling.predict import Prediction
 
 __all__ = ["LABELS", "cell_bowl", "make_figures", "plot_cell_landscapes",
            "plot_expected_regret", "plot_law_curves", "plot_proposals",

@@ -21,10 +21,11 @@ import pymc as pm
 import xarray as xr
 
 from bayes_scaling import __version__
+from bayes_scaling.data.sweep import Sweep, SweepError
 from bayes_scaling.errors import PosteriorError
-from bayes_scaling.inputs import ModelInputs, prepare_inputs
-from bayes_scaling.model import build_model, initial_values
-from bayes_scaling.spec import (
+from bayes_scaling.model.graph import build_model, initial_values
+from bayes_scaling.model.inputs import ModelInputs, prepare_inputs
+from bayes_scaling.model.spec import (
     Spec,
     SpecError,
     default_spec,
@@ -32,7 +33,6 @@ from bayes_scaling.spec import (
     spec_from_json,
     with_sampler,
 )
-from bayes_scaling.sweep import Sweep, SweepError
 
 __all__ = ["PosteriorError", "diagnose", "fit", "load_posterior", "save_posterior"]
 

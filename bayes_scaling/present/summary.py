@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_scaling.laws import PUBLISHED_EXPONENTS
+from bayes_scaling.model.laws import PUBLISHED_EXPONENTS
 
 LAW_ROWS = ("c_eta", "a_n", "a_d", "c_batch", "b_n", "b_d", "c_tau", "g_tpp",
             "sigma_cell_lr", "sigma_cell_batch", "sigma_cell_tau")

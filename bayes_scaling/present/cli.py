@@ -17,11 +17,18 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling import __version__
-from bayes_scaling.candidates import CandidateError
-from bayes_scaling.cells import TargetError
+from bayes_scaling.data.sweep import (
+    FORMATS,
+    Sweep,
+    SweepError,
+    concat_sweeps,
+    read_sweep,
+    write_sweep,
+)
+from bayes_scaling.design.candidates import CandidateError
 from bayes_scaling.errors import PosteriorError
-from bayes_scaling.spec import SpecError
-from bayes_scaling.sweep import FORMATS, Sweep, SweepError, concat_sweeps, read_sweep, write_sweep
+from bayes_scaling.model.spec import SpecError
+from bayes_scaling.predict.draws import TargetError
 
 USER_ERRORS: tuple[type[Exception], ...] = (SweepError, SpecError, PosteriorError, OSError,
                                             TargetError, CandidateError)
@@ -106,14 +113,14 @@ def _run_validate(args: argparse.Namespace) -> int:
 def _add_simulate_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "simulate", help="write a synthetic sweep with a known truth",
-        description="Simulate a sweep (bayes_scaling.simulate.simulate_sweep); write it to "
+        description="Simulate a sweep (bayes_scaling.data.simulate.simulate_sweep); write it to "
                     "--out and the truth to <out stem>.truth.nc next to it.")
     p.add_argument("--out", type=Path, required=True, help="sweep file (.csv/.parquet/.jsonl)")
     p.add_argument("--seed", type=int, default=0)
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
-    from bayes_scaling.simulate import simulate_sweep
+    from bayes_scaling.data.simulate import simulate_sweep
 
     sweep, truth = simulate_sweep(seed=args.seed)
     write_sweep(sweep, args.out)
@@ -148,9 +155,9 @@ def _add_fit_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_fit(args: argparse.Namespace) -> int:
-    from bayes_scaling.fit import diagnose, fit, save_posterior
-    from bayes_scaling.spec import load_spec
-    from bayes_scaling.summary import format_law_table, law_table
+    from bayes_scaling.model.fit import diagnose, fit, save_posterior
+    from bayes_scaling.model.spec import load_spec
+    from bayes_scaling.present.summary import format_law_table, law_table
 
     spec = load_spec(args.model)
     sweeps = [read_sweep(p, format=args.format, arch_labels=spec.archs or None)
@@ -260,10 +267,10 @@ def _predict_text(result: dict) -> str:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from bayes_scaling.fit import load_posterior
-    from bayes_scaling.laws import published_optima
-    from bayes_scaling.predict import predict
-    from bayes_scaling.regret import expected_regret
+    from bayes_scaling.model.fit import load_posterior
+    from bayes_scaling.model.laws import published_optima
+    from bayes_scaling.predict.predict import predict
+    from bayes_scaling.predict.regret import expected_regret
 
     posterior = load_posterior(args.posterior)
     mixes = [str(m) for m in posterior["posterior"]["mix"].values]
@@ -331,9 +338,9 @@ def _add_report_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from bayes_scaling.fit import load_posterior
-    from bayes_scaling.plots import write_figures
-    from bayes_scaling.report import build_report, default_targets, write_report
+    from bayes_scaling.model.fit import load_posterior
+    from bayes_scaling.present.plots import write_figures
+    from bayes_scaling.present.report import build_report, default_targets, write_report
 
     posterior = load_posterior(args.posterior)
     given = args.params is not None or args.tokens is not None or args.arch or args.mix
@@ -368,7 +375,7 @@ def _add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from bayes_scaling.demo import run_demo
+    from bayes_scaling.present.demo import run_demo
 
     run_demo(args.out, seed=args.seed, draws=args.draws, tune=args.tune, chains=args.chains,
              k=args.k, progress=lambda msg: print(msg, flush=True))
@@ -443,8 +450,8 @@ def _propose_records(frame: pd.DataFrame) -> list[dict]:
 
 
 def _run_propose(args: argparse.Namespace) -> int:
-    from bayes_scaling.design import propose
-    from bayes_scaling.fit import load_posterior
+    from bayes_scaling.design.propose import propose
+    from bayes_scaling.model.fit import load_posterior
 
     if args.k < 1:
         raise CandidateError(f"-k must be >= 1, got {args.k}")

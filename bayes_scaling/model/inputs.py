@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bayes_scaling import laws
-from bayes_scaling.sweep import Sweep
+from bayes_scaling.data.sweep import Sweep
+from bayes_scaling.model import laws
 
 DIMS_2D = ("lr", "batch")
 DIMS_3D = ("lr", "batch", "weight_decay")
@@ -23,7 +23,7 @@ DIMS_3D = ("lr", "batch", "weight_decay")
 
 @dataclass(frozen=True)
 class ModelInputs:
-    """Everything :func:`bayes_scaling.model.build_model` needs, labelled."""
+    """Everything :func:`bayes_scaling.model.graph.build_model` needs, labelled."""
 
     runs: pd.DataFrame
     """One row per run in the likelihood: run_id, cell, cell_idx, log_lr, log_batch, log_wd,

@@ -1,7 +1,7 @@
 """Next-run selection: which small run(s) shrink the target's optimum most per FLOP.
 
 For each candidate (a run, or a mini-sweep ``group`` of runs) every posterior draw implies
-the candidate cell's loss bowl (see :mod:`bayes_scaling.candidates`). Simulated outcomes
+the candidate cell's loss bowl (see :mod:`bayes_scaling.design.candidates`). Simulated outcomes
 follow the fit's censoring rule: runs past the divergence side (log lr more than
 ``diverge_log_lr`` above the draw's optimum) and runs above the window edge
 ((1 + window) x the cell's best loss) only say "loss > edge", and a new cell with no finite
@@ -30,7 +30,7 @@ import pandas as pd
 import xarray as xr
 from scipy.special import gammaln, log_ndtr, logsumexp
 
-from bayes_scaling.candidates import (
+from bayes_scaling.design.candidates import (
     CellEffects,
     Draws,
     as_candidates,
@@ -40,7 +40,7 @@ from bayes_scaling.candidates import (
     new_cell,
     target_effects,
 )
-from bayes_scaling.cells import as_targets, check_archs
+from bayes_scaling.predict.draws import as_targets, check_archs
 
 Z90 = 1.6448536269514722
 OFFDIAG = {(1, 0): 0, (2, 0): 1, (2, 1): 2}
@@ -341,10 +341,11 @@ def propose(posterior: xr.DataTree, target: pd.DataFrame | dict,
     and select up to ``k`` of them within ``budget_flops``.
 
     Args:
-        posterior: a fitted posterior (:func:`bayes_scaling.fit.fit`).
+        posterior: a fitted posterior (:func:`bayes_scaling.model.fit.fit`).
         target: one row/dict: arch, data_mix, n_params, n_tokens.
-        candidates: runs (see :func:`bayes_scaling.candidates.as_candidates`; a ``group``
-            column makes mini-sweeps); default :func:`~bayes_scaling.candidates.default_candidates`.
+        candidates: runs (see :func:`~bayes_scaling.design.candidates.as_candidates`; a
+            ``group`` column makes mini-sweeps); default
+            :func:`~bayes_scaling.design.candidates.default_candidates`.
         budget_flops: the total cost of the selected groups never exceeds it.
         k: how many groups to select (greedily, each after a fantasised outcome of the last).
         seed: seeds everything random (scores are reproducible).

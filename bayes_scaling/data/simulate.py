@@ -1,7 +1,7 @@
 """Synthetic sweeps with a known truth: the embedded default for the demo, tests and notebooks.
 
 The true optimum of each cell (arch, data_mix, N, D) moves with scale as the power laws of
-:mod:`bayes_scaling.laws` (per-arch exponents, per-mix offsets, cell-level scatter); inside a
+:mod:`bayes_scaling.model.laws` (per-arch exponents, per-mix offsets, cell-level scatter); inside a
 cell the final loss is an asymmetric bowl in (log lr, log batch, log weight decay) around that
 optimum, runs past a stability edge in lr diverge, and observations carry Gaussian noise.
 Defaults look like the Step Law sweeps: losses 2-3, noise 0.005, bowls about as wide.
@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_scaling import laws
-from bayes_scaling.sweep import Sweep, cell_id, from_frame
+from bayes_scaling.data.sweep import Sweep, cell_id, from_frame
+from bayes_scaling.model import laws
 
 SEQ_LEN = 2048
 
