@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from bayes_scaling.errors import SweepError
+
 REQUIRED_COLUMNS = ("n_params", "n_tokens", "batch_tokens", "lr", "loss")
 CANONICAL_COLUMNS = ("run_id", "arch", "data_mix", "n_params", "n_tokens", "batch_tokens",
                      "seq_len", "lr", "weight_decay", "loss", "status")
@@ -42,9 +44,6 @@ NA_TOKENS = frozenset({"", "na", "nan", "-nan", "n/a", "null", "none", "<na>", "
 REPORT_COLUMNS = ("run_id", "row", "cell", "action", "reason")
 NO_EDGE_REASON = "cell has no finite loss: no window edge to censor against"
 
-
-class SweepError(ValueError):
-    """Bad sweep input: one message naming the file, the row(s) and the column."""
 
 
 # ----------------------------------------------------------------------------- locations

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_scaling.errors import CandidateError
 from bayes_scaling.model import laws
 from bayes_scaling.model.spec import Spec, spec_from_json
 from bayes_scaling.predict.draws import as_targets, check_archs
@@ -31,9 +32,6 @@ RUN_COLUMNS = ("arch", "data_mix", "n_params", "n_tokens", "lr", "batch_tokens")
 INTERCEPTS = {"lr": "c_eta", "batch": "c_batch", "loss": "c_loss"}
 EXPONENTS = {"lr": ("a_n", "a_d"), "batch": ("b_n", "b_d"), "loss": ("l_n", "l_d")}
 
-
-class CandidateError(ValueError):
-    """A candidate table that cannot be scored; the message names the column and rows."""
 
 
 def as_candidates(candidates: pd.DataFrame | dict, seq_len: int = DEFAULT_SEQ_LEN

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bayes_scaling.errors import SpecError
+
 PRIOR_KINDS = {"normal": ("mu", "sigma"), "halfnormal": ("sigma",), "gamma": ("alpha", "beta")}
 
 # Priors on law parameters are in this package's parametrisation (laws.py): natural logs,
@@ -67,9 +69,6 @@ DEFAULTS: dict[str, Any] = {
                 "adaptation": "diag"},
 }
 
-
-class SpecError(ValueError):
-    """A model spec that cannot be used; the message names the file and the key."""
 
 
 @dataclass(frozen=True)

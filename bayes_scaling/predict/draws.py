@@ -13,15 +13,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_scaling.errors import TargetError
 from bayes_scaling.model import laws
 from bayes_scaling.model.spec import Spec, spec_from_json
 
 TARGET_COLUMNS = ("arch", "data_mix", "n_params", "n_tokens")
 SAMPLE_DIMS = ("chain", "draw")
 
-
-class TargetError(ValueError):
-    """A target the posterior cannot predict (e.g. an arch it has never seen)."""
 
 
 def as_targets(targets: pd.DataFrame | dict) -> pd.DataFrame:
