@@ -1,1 +1,1 @@
-"""present stage."""
+"""Presentation: plots, report, demo pipeline and the command line."""
