@@ -186,6 +186,14 @@ def fit(sweep: Sweep, spec: Spec | None = None, *, seed: int = 0, draws: int | N
             nuts={"adaptation": s["adaptation"]}, progressbar=progressbar,
             initvals=initial_values(inputs))
     seconds = time.perf_counter() - start
+    return package_posterior(posterior, sweep, spec, inputs, seed=seed, seconds=seconds)
+
+
+def package_posterior(posterior: xr.DataTree, sweep: Sweep, spec: Spec, inputs: ModelInputs,
+                      *, seed: int, seconds: float) -> xr.DataTree:
+    """Add the runs, cells and excluded groups and the provenance attrs (with the
+    diagnostics) to a sampled DataTree, in place; used by :func:`fit` and by
+    :func:`bayes_scaling.testing.fake_posterior`."""
     diagnostics = diagnose(posterior)
     posterior["runs"] = xr.DataTree(_frame_to_dataset(sweep.runs, "row"))
     posterior["cells"] = xr.DataTree(_frame_to_dataset(
