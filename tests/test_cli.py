@@ -1,8 +1,6 @@
 """CLI tests, by subprocess (``python -m bayes_scaling.present.cli``), as a user would run it."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +8,6 @@ import pandas as pd
 import pytest
 
 from bayes_scaling.present.cli import COMMANDS, main
-
-
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bayes_scaling.present.cli", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=120)
 
 
 def write_runs(path: Path, n: int = 6, **columns) -> Path:
@@ -31,9 +24,9 @@ def test_commands_are_registered_with_parser_and_runner():
         assert callable(add_parser) and callable(run)
 
 
-def test_validate_human_report(tmp_path):
+def test_validate_human_report(run_cli, tmp_path):
     path = write_runs(tmp_path / "a.csv", loss=[3.0, np.nan, 3.01, 3.2, 3.02, 3.03])
-    result = cli("validate", path)
+    result = run_cli("validate", path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "runs: 6 in 1 cells; archs: dense; data mixes: default" in out
@@ -44,10 +37,10 @@ def test_validate_human_report(tmp_path):
     assert "seq_len absent: default 2048" in out
 
 
-def test_validate_json_several_paths_and_window(tmp_path):
+def test_validate_json_several_paths_and_window(run_cli, tmp_path):
     a = write_runs(tmp_path / "a.csv")
     b = write_runs(tmp_path / "b.csv", data_mix="code")
-    result = cli("validate", a, b, "--json", "--window", "0.5")
+    result = run_cli("validate", a, b, "--json", "--window", "0.5")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert (summary["runs"], summary["cells"], summary["excluded"]) == (12, 2, [])
@@ -55,19 +48,19 @@ def test_validate_json_several_paths_and_window(tmp_path):
     assert summary["n_censored"] == 0
 
 
-def test_validate_column_mapping(tmp_path):
+def test_validate_column_mapping(run_cli, tmp_path):
     path = tmp_path / "theirs.csv"
     write_runs(path)
     pd.read_csv(path).rename(columns={"lr": "eta"}).to_csv(path, index=False)
-    assert cli("validate", path).returncode == 2
-    result = cli("validate", path, "--column", "eta=lr", "--json")
+    assert run_cli("validate", path).returncode == 2
+    result = run_cli("validate", path, "--column", "eta=lr", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["runs"] == 6
 
 
-def test_validate_bad_input_exits_2_with_row_and_column(tmp_path):
+def test_validate_bad_input_exits_2_with_row_and_column(run_cli, tmp_path):
     path = write_runs(tmp_path / "bad.csv", lr=[1e-3, -1e-3, 1e-3, 2e-3, 0.0, 3e-3])
-    result = cli("validate", path, "--json")
+    result = run_cli("validate", path, "--json")
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.startswith(f"error: {path}: column 'lr': non-positive")
@@ -75,9 +68,9 @@ def test_validate_bad_input_exits_2_with_row_and_column(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_validate_duplicate_ids_across_files(tmp_path):
+def test_validate_duplicate_ids_across_files(run_cli, tmp_path):
     a = write_runs(tmp_path / "a.csv")
-    result = cli("validate", a, a)
+    result = run_cli("validate", a, a)
     assert result.returncode == 2
     assert "column 'run_id': duplicate values across sweeps" in result.stderr
     assert "Traceback" not in result.stderr
@@ -87,8 +80,8 @@ def test_validate_duplicate_ids_across_files(tmp_path):
                                   ["validate", "x.txt"],
                                   ["validate", "x.csv", "--format", "xlsx"],
                                   ["validate", "x.csv", "--window", "-1"]])
-def test_validate_usage_errors(tmp_path, args):
-    result = cli(*args, cwd=tmp_path)
+def test_validate_usage_errors(run_cli, tmp_path, args):
+    result = run_cli(*args, cwd=tmp_path)
     assert result.returncode == 2
     assert "error" in result.stderr and "Traceback" not in result.stderr
 
@@ -97,21 +90,21 @@ def test_validate_usage_errors(tmp_path, args):
 @pytest.mark.parametrize(("name", "runs", "cells", "arch"),
                          [("dense_lr_bs_loss.csv", 1911, 17, "dense"),
                           ("moe_lr_bs_loss.csv", 708, 16, "moe")])
-def test_validate_steplaw_json(steplaw_dir, name, runs, cells, arch):
-    result = cli("validate", steplaw_dir / name, "--format", "steplaw", "--json")
+def test_validate_steplaw_json(run_cli, steplaw_dir, name, runs, cells, arch):
+    result = run_cli("validate", steplaw_dir / name, "--format", "steplaw", "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert (summary["runs"], summary["cells"], summary["archs"]) == (runs, cells, [arch])
     assert summary["excluded"] == [] and summary["ranges"]["weight_decay"] is None
 
 
-def test_simulate_writes_sweep_and_truth(tmp_path):
+def test_simulate_writes_sweep_and_truth(run_cli, tmp_path):
     out = tmp_path / "sim" / "sweep.csv"
-    result = cli("simulate", "--out", out, "--seed", "1")
+    result = run_cli("simulate", "--out", out, "--seed", "1")
     assert result.returncode == 0, result.stderr
     assert out.is_file() and (tmp_path / "sim" / "sweep.truth.nc").is_file()
     assert "runs in" in result.stdout and len(result.stdout.strip().splitlines()) == 1
-    check = cli("validate", out, "--json")
+    check = run_cli("validate", out, "--json")
     assert check.returncode == 0, check.stderr
     assert json.loads(check.stdout)["runs"] > 0
 

@@ -16,15 +16,10 @@ FIGURES = ("landscapes_dense_code", "landscapes_dense_web", "landscapes_moe_code
 SECTIONS = ("data", "diagnostics", "laws", "targets", "proposals", "cells")
 
 
-def cli(*args: object, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bayes_scaling.present.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-
-
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+def demo(run_cli, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     out = tmp_path_factory.mktemp("demo") / "out"
-    result = cli("demo", "--out", out, "--draws", 150, "--chains", 2, "--k", 2)
+    result = run_cli("demo", "--out", out, "--draws", 150, "--chains", 2, "--k", 2)
     assert result.returncode == 0, result.stderr[-3000:]
     return out, result
 
@@ -61,10 +56,10 @@ def test_demo_report_is_self_contained(demo):
     assert "<script" not in page
 
 
-def test_report_command_on_the_demo_posterior(demo, tmp_path):
+def test_report_command_on_the_demo_posterior(run_cli, demo, tmp_path):
     posterior = demo[0] / "posterior.nc"
     out = tmp_path / "r.html"
-    result = cli("report", posterior, "--out", out, "--params", 3e9, "--tokens", 6e11,
+    result = run_cli("report", posterior, "--out", out, "--params", 3e9, "--tokens", 6e11,
                  "--arch", "moe", "--mix", "code", "--k", 1, "--figures", tmp_path / "figs")
     assert result.returncode == 0, result.stderr[-3000:]
     page = out.read_text(encoding="utf-8")
@@ -74,8 +69,8 @@ def test_report_command_on_the_demo_posterior(demo, tmp_path):
     assert "report ->" in result.stdout
 
 
-def test_report_command_explains_a_missing_posterior(tmp_path):
-    result = cli("report", tmp_path / "nope.nc", "--out", tmp_path / "r.html", timeout=120)
+def test_report_command_explains_a_missing_posterior(run_cli, tmp_path):
+    result = run_cli("report", tmp_path / "nope.nc", "--out", tmp_path / "r.html", timeout=120)
     assert result.returncode == 2
     assert result.stderr.startswith("error:") and "nope.nc" in result.stderr
     assert not (tmp_path / "r.html").exists()

@@ -1,36 +1,29 @@
-"""`bayes-scaling predict` by subprocess, on a small fit saved to a temporary file."""
+"""`bayes-scaling predict` by subprocess, on a fake posterior saved to a temporary file."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from test_predict import small_posterior_path
 
+from bayes_scaling.errors import TargetError
 from bayes_scaling.model import laws
 from bayes_scaling.model.fit import load_posterior
-from bayes_scaling.predict.predict import TargetError, predict
+from bayes_scaling.predict.predict import predict
 from bayes_scaling.present.cli import COMMANDS, USER_ERRORS
 
 
-def cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bayes_scaling.present.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=180)
-
-
 @pytest.fixture(scope="module")
-def path(tmp_path_factory) -> Path:
-    return small_posterior_path(tmp_path_factory)
+def path(cli_posterior_path) -> Path:
+    return cli_posterior_path
 
 
 def test_predict_is_registered_and_target_errors_are_user_errors():
     assert "predict" in COMMANDS
-    assert TargetError in USER_ERRORS
+    assert issubclass(TargetError, USER_ERRORS)
 
 
-def test_predict_json_matches_the_api(path):
-    result = cli("predict", path, "--params", "7e9", "--tokens", "2e12", "--arch", "dense",
+def test_predict_json_matches_the_api(run_cli, path):
+    result = run_cli("predict", path, "--params", "7e9", "--tokens", "2e12", "--arch", "dense",
                  "--json", "--seed", "3")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
@@ -56,8 +49,8 @@ def test_predict_json_matches_the_api(path):
     assert all(r["expected_regret_pct"] > 0 for r in out["regret"])
 
 
-def test_predict_with_a_fixed_batch(path):
-    result = cli("predict", path, "--params", "1e9", "--tokens", "4e10", "--arch", "moe",
+def test_predict_with_a_fixed_batch(run_cli, path):
+    result = run_cli("predict", path, "--params", "1e9", "--tokens", "4e10", "--arch", "moe",
                  "--batch-tokens", str(2**21), "--seq-len", "4096", "--json")
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
@@ -76,8 +69,8 @@ def test_predict_with_a_fixed_batch(path):
         out["batch_tokens_opt"]["median"] / 4096, rel=1e-9)
 
 
-def test_predict_table(path):
-    result = cli("predict", path, "--params", "7e9", "--tokens", "2e12", "--arch", "dense",
+def test_predict_table(run_cli, path):
+    result = run_cli("predict", path, "--params", "7e9", "--tokens", "2e12", "--arch", "dense",
                  "--mix", "fresh", "--batch-tokens", "4e6")
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -94,17 +87,17 @@ def test_predict_table(path):
     (["--arch", "gpt"], "arch ['gpt'] not in the fitted data"),
     (["--arch", "dense", "--params", "-1"], "must be a positive number"),
 ])
-def test_predict_user_errors(path, args, message):
+def test_predict_user_errors(run_cli, path, args, message):
     base = {"--params": "7e9", "--tokens": "2e12"}
     for i in range(0, len(args), 2):
         base[args[i]] = args[i + 1]
-    result = cli("predict", path, *[x for kv in base.items() for x in kv])
+    result = run_cli("predict", path, *[x for kv in base.items() for x in kv])
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
-def test_predict_missing_posterior(tmp_path):
-    result = cli("predict", tmp_path / "none.nc", "--params", "7e9", "--tokens", "2e12",
+def test_predict_missing_posterior(run_cli, tmp_path):
+    result = run_cli("predict", tmp_path / "none.nc", "--params", "7e9", "--tokens", "2e12",
                  "--arch", "dense")
     assert result.returncode == 2
     assert "no such posterior file" in result.stderr

@@ -1,46 +1,34 @@
-"""`bayes-scaling propose` by subprocess, on a tiny fit made here (CI has no cached posterior)."""
+"""`bayes-scaling propose` by subprocess, on a fake posterior saved to a temporary file."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_scaling.data.simulate import simulate_sweep
-from bayes_scaling.design.candidates import CandidateError
 from bayes_scaling.design.propose import propose
-from bayes_scaling.model.fit import fit, load_posterior, save_posterior
+from bayes_scaling.errors import CandidateError
+from bayes_scaling.model.fit import load_posterior
 from bayes_scaling.present.cli import COMMANDS, USER_ERRORS
 
 TARGET = ["--target-params", "4e9", "--target-tokens", "8e10", "--arch", "dense"]
 FAST = ["--draws", "200", "--outcomes", "8", "--seed", "5"]
 
 
-def cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bayes_scaling.present.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
-
-
 @pytest.fixture(scope="module")
-def path(tmp_path_factory) -> Path:
-    cells = pd.DataFrame({"arch": "dense", "data_mix": "web", "n_params": [2e7, 2e7, 5e7],
-                          "n_tokens": [4e8, 2e9, 1e9]})
-    sweep, _ = simulate_sweep(seed=2, cells=cells, vary_weight_decay=False)
-    posterior = fit(sweep, seed=0, draws=200, tune=200, chains=2, progressbar=False)
-    return save_posterior(posterior, tmp_path_factory.mktemp("propose") / "posterior.nc")
+def path(cli_posterior_path) -> Path:
+    return cli_posterior_path
 
 
 def test_propose_is_registered_and_candidate_errors_are_user_errors():
     assert "propose" in COMMANDS
-    assert CandidateError in USER_ERRORS
+    assert issubclass(CandidateError, USER_ERRORS)
 
 
-def test_propose_json_matches_the_api(path):
+def test_propose_json_matches_the_api(run_cli, path):
     budget = 2e19
-    result = cli("propose", path, *TARGET, "-k", "2", "--budget-flops", budget, "--json", *FAST)
+    result = run_cli("propose", path, *TARGET, "-k", "2", "--budget-flops", budget, "--json", *FAST)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1
@@ -61,7 +49,7 @@ def test_propose_json_matches_the_api(path):
     assert np.allclose(runs["lr"], picked["lr"], rtol=1e-12)
 
 
-def test_propose_reads_a_candidate_file_and_prints_a_table(path, tmp_path):
+def test_propose_reads_a_candidate_file_and_prints_a_table(run_cli, path, tmp_path):
     lr = np.exp(np.array([-0.6, 0.0, 0.6]) + np.log(2e-3))
     rows = [{"group": "line", "arch": "dense", "data_mix": "web", "n_params": 2e8,
              "n_tokens": 4e9, "lr": x, "batch_tokens": 2.0**18} for x in lr]
@@ -69,7 +57,7 @@ def test_propose_reads_a_candidate_file_and_prints_a_table(path, tmp_path):
                  "n_tokens": 4e8, "lr": 1.0, "batch_tokens": 2.0**17})
     file = tmp_path / "cands.csv"
     pd.DataFrame(rows).to_csv(file, index=False)
-    result = cli("propose", path, *TARGET, "--candidates", file, *FAST)
+    result = run_cli("propose", path, *TARGET, "--candidates", file, *FAST)
     assert result.returncode == 0, result.stderr
     assert "2 candidate groups scored" in result.stdout
     assert "picked" in result.stdout and "next best" in result.stdout
@@ -77,13 +65,13 @@ def test_propose_reads_a_candidate_file_and_prints_a_table(path, tmp_path):
     assert "line" in picked and "lonely" not in picked  # lr = 1.0 diverges: no information
 
 
-def test_propose_user_errors(path, tmp_path):
+def test_propose_user_errors(run_cli, path, tmp_path):
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"arch": ["dense"], "n_params": [1e8], "n_tokens": [2e9], "lr": [-1e-3],
                   "batch_tokens": [1e5]}).to_csv(bad, index=False)
-    result = cli("propose", path, *TARGET, "--candidates", bad)
+    result = run_cli("propose", path, *TARGET, "--candidates", bad)
     assert result.returncode == 2
     assert "error: candidates: column 'lr' must be a positive number, rows [0]" in result.stderr
-    result = cli("propose", path, "--target-params", "4e9", "--target-tokens", "8e10",
+    result = run_cli("propose", path, "--target-params", "4e9", "--target-tokens", "8e10",
                  "--arch", "transformer-xl")
     assert result.returncode == 2 and "transformer-xl" in result.stderr

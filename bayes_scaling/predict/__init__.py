@@ -6,6 +6,11 @@ _EXPORTS = {
     "predict": "predict",
     "Prediction": "predict",
     "expected_regret": "regret",
+    "default_mix": "targets",
+    "default_targets": "targets",
+    "make_target": "targets",
+    "compare_choices": "targets",
+    "Comparison": "targets",
 }
 """Public name -> module of this stage that defines it (imported on first use)."""
 

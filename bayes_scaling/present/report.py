@@ -20,11 +20,11 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from bayes_scaling import __version__
-from bayes_scaling.data.sweep import from_frame
+from bayes_scaling.data import from_frame
 from bayes_scaling.model import laws
-from bayes_scaling.model.fit import diagnose, posterior_cells, posterior_runs
-from bayes_scaling.predict.predict import Prediction, predict
-from bayes_scaling.present.plots import make_figures
+from bayes_scaling.model.fit import diagnose, posterior_runs
+from bayes_scaling.predict.predict import Prediction
+from bayes_scaling.present.pipeline import Plan, plan
 from bayes_scaling.present.plots_common import fmt_sci, fmt_value
 from bayes_scaling.present.plots_target import pick_lines, target_label
 from bayes_scaling.present.summary import law_table
@@ -68,20 +68,6 @@ figcaption{font-size:.85em;color:#444;max-width:1100px}
 .box{background:#f4f8ff;border:1px solid #c9dafc;padding:.6em 1em;border-radius:6px}
 nav a{margin-right:1em}
 """
-
-
-def default_targets(posterior: xr.DataTree, n_params: float | None = None,
-                    n_tokens: float | None = None, archs: list[str] | None = None,
-                    mix: str | None = None) -> pd.DataFrame:
-    """Target rows for a report: one per arch (default: every fitted arch) at (n_params,
-    n_tokens), default 10x the largest fitted N and 10x the largest fitted D; the mix
-    defaults to the most common fitted mix."""
-    cells = posterior_cells(posterior)
-    archs = archs or sorted(cells["arch"].unique())
-    mix = mix or str(cells["data_mix"].mode().iloc[0])
-    n = n_params or float(10 * cells["n_params"].max())
-    d = n_tokens or float(10 * cells["n_tokens"].max())
-    return pd.DataFrame({"arch": archs, "data_mix": mix, "n_params": n, "n_tokens": d})
 
 
 def figure_png_base64(fig: Figure, dpi: int = 100) -> str:
@@ -270,40 +256,26 @@ def render_report(posterior: xr.DataTree, *, prediction: Prediction | None = Non
             f"<nav>{nav}</nav>{''.join(sections)}</main></body></html>")
 
 
+def render_plan(plan: Plan, *, figures: dict[str, Figure | Path] | None = None,
+                title: str | None = None, notes: tuple[str, ...] = ()) -> str:
+    """The report of a :class:`~bayes_scaling.present.pipeline.Plan` (``figures`` default:
+    the plan's; give saved PNG paths to embed those instead)."""
+    return render_report(plan.posterior, prediction=plan.prediction, proposals=plan.proposals,
+                         regret=plan.regret, figures=plan.figures if figures is None else figures,
+                         title=title or f"bayes_scaling report: planning {plan.label}",
+                         notes=(*plan.notes, *notes))
+
+
 def build_report(posterior: xr.DataTree, targets: pd.DataFrame | None = None, *,
                  k: int = 3, seed: int = 0, regret: bool = True,
-                 progress: Callable[[str], None] | None = None,
-                 ) -> tuple[str, dict[str, object]]:
-    """Compute everything a report shows (predictions at ``targets``, default
-    :func:`default_targets`; proposals and the regret grid for the first target) and render
-    it. Returns (html, pieces) where pieces holds targets, prediction, proposals, regret and
-    figures."""
-    from bayes_scaling.design.propose import propose  # local: the design machinery is heavier
-    from bayes_scaling.present.plots import regret_grid
-
-    say = progress or (lambda _msg: None)
-    notes = ()
-    if targets is None:
-        targets = default_targets(posterior)
-        notes = ("No target given: predicting at 10x the largest fitted N and D "
-                 f"({fmt_sci(targets['n_params'][0])}, {fmt_sci(targets['n_tokens'][0])}).",)
-    say(f"predicting {len(targets)} target(s)")
-    prediction = predict(posterior, targets, seed=seed)
-    first = targets.iloc[0]
-    say(f"proposing {k} next run(s) for {target_label(first)}")
-    proposals = propose(posterior, first[["arch", "data_mix", "n_params", "n_tokens"]].to_dict(),
-                        k=k, seed=seed)
-    grid = None
-    if regret:
-        say(f"expected regret on an (lr, batch) grid at {target_label(first)}")
-        grid = regret_grid(posterior, first, prediction, seed=seed)
-    figures = make_figures(posterior, prediction=prediction, proposals=proposals, regret=grid,
-                           targets=targets, progress=say)
-    page = render_report(posterior, prediction=prediction, proposals=proposals, regret=grid,
-                         figures=figures, notes=notes,
-                         title=f"bayes_scaling report: planning {target_label(first)}")
-    return page, {"targets": targets, "prediction": prediction, "proposals": proposals,
-                  "regret": grid, "figures": figures}
+                 budget_flops: float | None = None,
+                 progress: Callable[[str], None] | None = None) -> tuple[str, Plan]:
+    """Run the planning pipeline (:func:`~bayes_scaling.present.pipeline.plan`; targets
+    default: :func:`~bayes_scaling.predict.targets.default_targets`) and render its report.
+    Returns (html, plan)."""
+    result = plan(posterior, targets, k=k, seed=seed, budget_flops=budget_flops, regret=regret,
+                  step=progress, progress=progress)
+    return render_plan(result), result
 
 
 def write_report(page: str, out: str | Path) -> Path:

@@ -1,0 +1,137 @@
+"""What each ``bayes-scaling`` command does: ``run_<cmd>(args) -> exit code``. Each calls
+public functions and prints; heavy stages are imported inside, so ``--help`` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from bayes_scaling.data import concat_sweeps, read_sweep, write_sweep
+from bayes_scaling.present.cli_args import EXIT_BAD_DIAGNOSTICS, column_map, read_candidates
+from bayes_scaling.present.text import (
+    comparison_result,
+    predict_text,
+    propose_result,
+    propose_text,
+    validation_text,
+)
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    columns = column_map(args.column)
+    sweep = concat_sweeps(read_sweep(path, columns=columns, format=args.format)
+                          for path in args.paths)
+    if args.json:
+        print(json.dumps(sweep.summary(args.window), allow_nan=False))
+    else:
+        print(validation_text(sweep, args.window, args.max_rows))
+    return 0
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    from bayes_scaling.data import simulate_sweep
+
+    sweep, truth = simulate_sweep(seed=args.seed)
+    write_sweep(sweep, args.out)
+    truth_path = args.out.with_name(f"{args.out.stem}.truth.nc")
+    truth.to_netcdf(truth_path, engine="h5netcdf")
+    print(f"simulated {len(sweep.runs)} runs in {len(sweep.cells())} cells (seed {args.seed})"
+          f" -> {args.out}; truth -> {truth_path}")
+    return 0
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    from bayes_scaling.model.fit import diagnose, fit, save_posterior
+    from bayes_scaling.model.spec import load_spec
+    from bayes_scaling.present.summary import format_law_table, law_table
+
+    spec = load_spec(args.model)
+    sweeps = [read_sweep(p, format=args.format, arch_labels=spec.archs or None)
+              for p in args.paths]
+    sweep = concat_sweeps(sweeps) if len(sweeps) > 1 else sweeps[0]
+    summary = sweep.summary(spec.window)
+    _say(f"sweep: {summary['runs']} runs in {summary['cells']} cells "
+         f"({', '.join(summary['archs'])}; mixes {', '.join(summary['data_mixes'])}); "
+         f"censored {summary['n_censored']}, excluded {summary['n_excluded']}")
+    _say(f"model: {spec.name} ({spec.source}); sampler {spec.sampler}")
+    posterior = fit(sweep, spec, seed=args.seed, draws=args.draws, tune=args.tune,
+                    chains=args.chains, progressbar=not args.quiet)
+    path = save_posterior(posterior, args.out)
+    print(f"\nlaw parameters (natural logs; intercepts at N = 1e9, D = 1e11, TPP = 20; "
+          f"batch in tokens):\n{format_law_table(law_table(posterior))}")
+    diagnostics = diagnose(posterior)
+    print(f"\n{diagnostics.report()}\nsampling took {posterior.attrs['fit_seconds']:.1f} s; "
+          f"posterior -> {path}")
+    if not diagnostics.ok and not args.allow_bad_diagnostics:
+        print("error: sampling diagnostics show problems (see above); rerun with more "
+              "--tune/--draws, or pass --allow-bad-diagnostics to accept them",
+              file=sys.stderr)
+        return EXIT_BAD_DIAGNOSTICS
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from bayes_scaling.model.fit import load_posterior
+    from bayes_scaling.predict.targets import compare_choices, make_target, mix_notes
+
+    posterior = load_posterior(args.posterior)
+    target = make_target(posterior, args.arch, args.params, args.tokens, mix=args.mix,
+                         seq_len=args.seq_len, batch_tokens=args.batch_tokens)
+    comparison = compare_choices(posterior, target, seed=args.seed,
+                                 notes=mix_notes(posterior, args.mix))
+    result = {**comparison_result(comparison), "posterior": str(args.posterior),
+              "seed": args.seed}
+    print(json.dumps(result, allow_nan=False) if args.json else predict_text(result))
+    return 0
+
+
+def run_propose(args: argparse.Namespace) -> int:
+    from bayes_scaling.design.propose import propose
+    from bayes_scaling.model.fit import load_posterior
+    from bayes_scaling.predict.targets import make_target, mix_notes
+
+    posterior = load_posterior(args.posterior)
+    full = make_target(posterior, args.arch, args.target_params, args.target_tokens, args.mix)
+    target = {key: full[key] for key in ("arch", "data_mix", "n_params", "n_tokens")}
+    candidates = None if args.candidates is None else read_candidates(args.candidates)
+    ranked = propose(posterior, target, candidates=candidates, budget_flops=args.budget_flops,
+                     k=args.k, seed=args.seed, n_draws=args.draws, n_outcomes=args.outcomes)
+    result = propose_result(ranked, target, args.k, args.budget_flops, show=args.show)
+    if args.json:
+        print(json.dumps(result, allow_nan=False))
+    else:
+        print(propose_text(ranked, result, mix_notes(posterior, args.mix)))
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from bayes_scaling.model.fit import load_posterior
+    from bayes_scaling.predict.targets import default_targets
+    from bayes_scaling.present.plots import write_figures
+    from bayes_scaling.present.report import build_report, write_report
+
+    posterior = load_posterior(args.posterior)
+    given = args.params is not None or args.tokens is not None or args.arch or args.mix
+    targets = (default_targets(posterior, args.params, args.tokens, args.arch, args.mix)
+               if given else None)
+    page, plan = build_report(posterior, targets, k=args.k, seed=args.seed,
+                              budget_flops=args.budget_flops, progress=_say)
+    path = write_report(page, args.out)
+    if args.figures is not None:
+        saved = write_figures(plan.figures, args.figures, close_after=True)
+        print(f"{len(saved)} figures (PNG + SVG) -> {args.figures}")
+    print(f"report -> {path}")
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from bayes_scaling.present.demo import run_demo as demo
+
+    demo(args.out, seed=args.seed, draws=args.draws, tune=args.tune, chains=args.chains,
+         k=args.k, progress=_say)
+    return 0

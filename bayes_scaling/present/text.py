@@ -1,0 +1,172 @@
+"""Results as terminal text and as JSON-ready dicts (what the CLI and the demo print)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:  # the CLI imports this module: keep it light
+    from bayes_scaling.data import Sweep
+    from bayes_scaling.predict.targets import Comparison
+
+PREDICT_ROWS = ("lr_opt", "batch_tokens_opt", "batch_seqs_opt", "weight_decay_opt", "tau_opt",
+                "loss_opt", "lr_opt_at_batch", "weight_decay_opt_at_batch", "loss_opt_at_batch")
+PREDICT_LAWS = ("steplaw", "deepseek", "powerlines")
+_PUBLISHED_COLUMN = {"batch_seqs_opt": "batch_sequences_opt"}
+PROPOSE_COLUMNS = ("rank", "group", "arch", "data_mix", "n_params", "n_tokens", "lr",
+                   "batch_tokens", "weight_decay", "cost_flops", "group_cost_flops", "score",
+                   "eig_nats", "new_cell", "scored_by")
+_SHOWN_QUANTITIES = ("lr_opt", "batch_tokens_opt", "batch_seqs_opt", "weight_decay_opt",
+                     "loss_opt")
+
+
+def finite(value: float) -> float | None:
+    """A float for JSON: None for NaN/inf."""
+    return float(value) if np.isfinite(value) else None
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _fmt_range(values: list[float] | None) -> str:
+    return "unknown (all missing)" if values is None else f"{values[0]:.4g} .. {values[1]:.4g}"
+
+
+def validation_text(sweep: Sweep, window: float = 0.02, max_rows: int = 20) -> str:
+    """The human-readable validation report printed by ``bayes-scaling validate``."""
+    summary = sweep.summary(window)
+    lines = [f"sweep: {sweep.source}",
+             f"runs: {summary['runs']} in {summary['cells']} cells; "
+             f"archs: {', '.join(summary['archs'])}; "
+             f"data mixes: {', '.join(summary['data_mixes'])}"]
+    lines += [f"  {name:<13} {_fmt_range(values)}" for name, values in summary["ranges"].items()]
+    lines.append(f"diverged: {summary['n_diverged']}; censored: {summary['n_censored']} "
+                 f"(window {window:g}); excluded: {summary['n_excluded']}")
+    lines += [f"  censored, {reason}: {count}" for reason, count in summary["censored"].items()]
+    lines += ["", "cells:", sweep.cells().to_string(float_format=lambda x: f"{x:.4g}")]
+    report = sweep.exclusion_report(window)
+    if len(report):
+        shown = report if max_rows <= 0 else report.head(max_rows)
+        lines += ["", f"censored and excluded rows ({len(shown)} of {len(report)} shown; "
+                  "--max-rows 0 shows all, --json gives counts):",
+                  shown.to_string(index=False)]
+    if summary["warnings"]:
+        lines += ["", "warnings:", *[f"  - {w}" for w in summary["warnings"]]]
+    return "\n".join(lines)
+
+
+def comparison_result(comparison: Comparison) -> dict:
+    """A :class:`~bayes_scaling.predict.targets.Comparison` as one JSON-ready dict (what
+    ``bayes-scaling predict --json`` prints, without the file and seed)."""
+    result: dict = {"target": comparison.target, "notes": comparison.notes}
+    for row in comparison.prediction.summary.to_dict(orient="records"):
+        result[row["quantity"]] = {k: finite(row[k]) for k in
+                                   ("median", "mean", "lo50", "hi50", "lo90", "hi90")}
+    by_law = comparison.published.set_index("law")
+    result["published"] = {
+        law: {q: finite(by_law.loc[law, _PUBLISHED_COLUMN.get(q, q)])
+              for q in ("lr_opt", "batch_tokens_opt", "batch_seqs_opt", "weight_decay_opt",
+                        "tau_opt") if law == "powerlines" or q != "tau_opt"}
+        for law in PREDICT_LAWS}
+    result["regret"] = [
+        {"choice": r.choice, "lr": finite(r.lr), "batch_tokens": finite(r.batch_tokens),
+         "expected_regret": finite(r.expected_regret),
+         "expected_regret_pct": finite(r.expected_regret_pct),
+         "regret_pct_lo90": finite(r.regret_pct_lo), "regret_pct_hi90": finite(r.regret_pct_hi)}
+        for r in comparison.regret.itertuples()]
+    return result
+
+
+def predict_text(result: dict) -> str:
+    """The table printed by ``bayes-scaling predict`` from :func:`comparison_result`."""
+    t = result["target"]
+    lines = [f"target: {t['arch']}, mix {t['data_mix']}, N = {t['n_params']:.4g} params, "
+             f"D = {t['n_tokens']:.4g} tokens, seq_len {t['seq_len']:g}"
+             + (f", batch fixed at {t['batch_tokens']:.4g} tokens" if t["batch_tokens"] else ""),
+             *[f"note: {n}" for n in result["notes"]], "",
+             f"{'quantity':<26}{'median':>11}  {'90% interval':<24}"
+             + "".join(f"{law:>12}" for law in PREDICT_LAWS)]
+    for q in PREDICT_ROWS:
+        if q not in result:
+            continue
+        r = result[q]
+        band = f"[{_fmt(r['lo90'])}, {_fmt(r['hi90'])}]"
+        pub = "".join(f"{_fmt(result['published'][law].get(q)):>12}" for law in PREDICT_LAWS)
+        lines.append(f"{q:<26}{_fmt(r['median']):>11}  {band:<24}{pub}")
+    lines += ["", "expected regret: loss increase over each draw's optimum (weight decay at "
+              "its best for each choice); % of the optimal loss, 90% interval",
+              f"{'choice':<31}{'lr':>10}{'batch_tokens':>14}{'regret':>10}{'regret %':>10}"
+              f"  {'90% interval':<18}"]
+    for r in result["regret"]:
+        lines.append(f"{r['choice']:<31}{_fmt(r['lr']):>10}{_fmt(r['batch_tokens']):>14}"
+                     f"{_fmt(r['expected_regret']):>10}{_fmt(r['expected_regret_pct']):>10}"
+                     f"  [{_fmt(r['regret_pct_lo90'])}, {_fmt(r['regret_pct_hi90'])}]")
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def propose_records(frame: pd.DataFrame) -> list[dict]:
+    """Rows of a ranked proposal table as JSON-ready dicts (the shown columns only)."""
+    cols = [c for c in frame.columns if c in PROPOSE_COLUMNS or "_width90_" in c]
+    return [{k: (finite(v) if isinstance(v, float) else v.item() if hasattr(v, "item") else v)
+             for k, v in row.items()} for row in frame[cols].to_dict(orient="records")]
+
+
+def propose_result(ranked: pd.DataFrame, target: dict, k: int, budget_flops: float | None,
+                   show: int = 8) -> dict:
+    """What ``bayes-scaling propose --json`` prints: the picks and the next best groups."""
+    picks = ranked[ranked["selected"]]
+    rest = ranked[~ranked["selected"] & ranked["score"].notna()]
+    alt = rest[rest["group"].isin(rest["group"].drop_duplicates().head(show))]
+    return {"target": target, "budget_flops": budget_flops,
+            "spent_flops": ranked.attrs["spent_flops"], "k": k,
+            "candidates": int(ranked["group"].nunique()), "runs": propose_records(picks),
+            "alternatives": propose_records(alt)}
+
+
+def propose_text(ranked: pd.DataFrame, result: dict, notes: list[str] = ()) -> str:
+    """The tables printed by ``bayes-scaling propose``."""
+    t = result["target"]
+    cols = [c for c in ("rank", "group", "n_params", "n_tokens", "lr", "batch_tokens",
+                        "weight_decay", "group_cost_flops", "eig_nats", "score",
+                        "lr_width90_before", "lr_width90_after", "batch_width90_after")
+            if c in ranked and (c != "weight_decay" or ranked[c].notna().any())]
+    fmt = lambda x: f"{x:.4g}"  # noqa: E731
+    lines = [f"target: {t['arch']} / {t['data_mix']}, N = {t['n_params']:.3g}, "
+             f"D = {t['n_tokens']:.3g}; {result['candidates']} candidate groups scored; "
+             "score = expected information gain (nats) per FLOP; widths are 90% intervals of "
+             "the target's log optimum (before -> after the run)",
+             *[f"note: {n}" for n in notes]]
+    picks = ranked[ranked["selected"]]
+    shown = {r["group"] for r in result["alternatives"]}
+    alt = ranked[~ranked["selected"] & ranked["group"].isin(shown)]
+    if picks.empty:
+        lines.append("no candidate fits the budget")
+    else:
+        budget = "" if result["budget_flops"] is None else f" of {result['budget_flops']:.3g}"
+        lines.append(f"\npicked ({result['spent_flops']:.3g}{budget} FLOPs):\n"
+                     + picks[cols].to_string(index=False, float_format=fmt))
+    if not alt.empty:
+        lines.append("\nnext best:\n" + alt[cols].to_string(index=False, float_format=fmt))
+    return "\n".join(lines)
+
+
+def quantity_table(summary: pd.DataFrame) -> str:
+    """The main predicted optima per target (median, 50% and 90% intervals) as text."""
+    from bayes_scaling.present.plots_common import fmt_sci  # local: loads matplotlib
+
+    keep = summary[summary["quantity"].isin(_SHOWN_QUANTITIES)]
+    out = keep.assign(target=[f"{r.arch}/{r.data_mix} N={fmt_sci(r.n_params)} "
+                              f"D={fmt_sci(r.n_tokens)}" for r in keep.itertuples()])
+    return out[["target", "quantity", "median", "lo50", "hi50", "lo90", "hi90"]].to_string(
+        index=False, float_format=lambda x: f"{x:.4g}")
+
+
+def picks_table(proposals: pd.DataFrame) -> str:
+    """The selected next runs (rank, where, lr, batch, cost, information gain) as text."""
+    cols = [c for c in ("rank", "arch", "data_mix", "n_params", "n_tokens", "lr",
+                        "batch_tokens", "cost_flops", "eig_nats") if c in proposals]
+    return proposals[proposals["selected"]][cols].to_string(
+        index=False, float_format=lambda x: f"{x:.4g}")
