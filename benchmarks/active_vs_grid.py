@@ -38,8 +38,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from bayes_scaling.data import from_frame
 from bayes_scaling.data.simulate import SEQ_LEN, SimulationTruth, simulate_sweep
-from bayes_scaling.data.sweep import from_frame
 from bayes_scaling.design.candidates import default_candidates
 from bayes_scaling.design.propose import propose
 from bayes_scaling.model import laws

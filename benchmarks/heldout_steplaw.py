@@ -150,7 +150,7 @@ def main() -> int:
         return 2
 
     from bayes_scaling import laws
-    from bayes_scaling.data.sweep import concat_sweeps, read_steplaw
+    from bayes_scaling.data import concat_sweeps, read_steplaw
     from bayes_scaling.model.fit import diagnose, fit, load_posterior, save_posterior
     from bayes_scaling.model.inputs import prepare_inputs
     from bayes_scaling.model.spec import load_spec

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayes_scaling.data.sweep import concat_sweeps, read_steplaw
+from bayes_scaling.data import concat_sweeps, read_steplaw
 from bayes_scaling.model import laws
 from bayes_scaling.model.fit import diagnose, fit
 from bayes_scaling.predict.predict import predict

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from bayes_scaling.data import write_sweep
 from bayes_scaling.data.simulate import default_cells, simulate_sweep
-from bayes_scaling.data.sweep import write_sweep
 from bayes_scaling.errors import PosteriorError
 from bayes_scaling.model.fit import (
     diagnose,

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bayes_scaling.data import from_frame
 from bayes_scaling.data.simulate import default_cells, simulate_sweep
-from bayes_scaling.data.sweep import from_frame
 from bayes_scaling.model.graph import build_model, initial_values
 from bayes_scaling.model.inputs import prepare_inputs
 from bayes_scaling.model.spec import spec_from_dict

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bayes_scaling.data.sweep import concat_sweeps, read_steplaw
+from bayes_scaling.data import concat_sweeps, read_steplaw
 from bayes_scaling.model.fit import LAW_PARAMETERS, diagnose, fit
 
 

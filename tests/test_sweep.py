@@ -8,19 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_scaling.data.sweep import (
-    CANONICAL_COLUMNS,
-    NO_EDGE_REASON,
+from bayes_scaling.data import (
     Sweep,
-    SweepError,
-    cell_id,
     concat_sweeps,
     from_frame,
     read_steplaw,
     read_sweep,
-    snap_printed,
     write_sweep,
 )
+from bayes_scaling.data.schema import CANONICAL_COLUMNS, NO_EDGE_REASON, cell_id
+from bayes_scaling.data.steplaw import snap_printed
+from bayes_scaling.errors import SweepError
 
 
 def runs_frame(n: int = 6, **columns) -> pd.DataFrame:

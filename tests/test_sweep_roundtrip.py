@@ -16,7 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bayes_scaling.data.sweep import CANONICAL_COLUMNS, from_frame, read_sweep, write_sweep
+from bayes_scaling.data import from_frame, read_sweep, write_sweep
+from bayes_scaling.data.schema import CANONICAL_COLUMNS
 
 RESERVED = {*CANONICAL_COLUMNS, "cell"}
 SETTINGS = settings(max_examples=30, deadline=None,

@@ -1,14 +1,20 @@
-"""Sweep data: schema, readers, validation and the simulator."""
+"""Sweep data: schema, validation, readers and the simulator.
+
+Modules in data-flow order: ``schema`` (canonical columns, cell ids, :class:`Sweep`),
+``validate`` (raw frame -> validated runs, :func:`from_frame`), ``formats`` (CSV / Parquet /
+JSONL files), ``steplaw`` (the Step Law CSVs), ``readers`` (:func:`read_sweep`,
+:func:`write_sweep`, :func:`concat_sweeps`), ``simulate`` (synthetic sweeps).
+"""
 
 from importlib import import_module
 
 _EXPORTS = {
-    "Sweep": "sweep",
-    "read_sweep": "sweep",
-    "read_steplaw": "sweep",
-    "from_frame": "sweep",
-    "concat_sweeps": "sweep",
-    "write_sweep": "sweep",
+    "Sweep": "schema",
+    "read_sweep": "readers",
+    "read_steplaw": "steplaw",
+    "from_frame": "validate",
+    "concat_sweeps": "readers",
+    "write_sweep": "readers",
     "simulate_sweep": "simulate",
 }
 """Public name -> module of this stage that defines it (imported on first use)."""

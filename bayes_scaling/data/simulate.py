@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_scaling.data.sweep import Sweep, cell_id, from_frame
+from bayes_scaling.data.schema import Sweep, cell_id
+from bayes_scaling.data.validate import from_frame
 from bayes_scaling.model import laws
 
 SEQ_LEN = 2048

@@ -21,8 +21,8 @@ import pymc as pm
 import xarray as xr
 
 from bayes_scaling import __version__
-from bayes_scaling.data.sweep import Sweep, SweepError
-from bayes_scaling.errors import PosteriorError
+from bayes_scaling.data import Sweep
+from bayes_scaling.errors import PosteriorError, SweepError
 from bayes_scaling.model.graph import build_model, initial_values
 from bayes_scaling.model.inputs import ModelInputs, prepare_inputs
 from bayes_scaling.model.spec import (

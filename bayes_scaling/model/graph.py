@@ -20,7 +20,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_scaling.data.sweep import Sweep
+from bayes_scaling.data import Sweep
 from bayes_scaling.model.inputs import ModelInputs, prepare_inputs
 from bayes_scaling.model.spec import Prior, Spec, default_spec
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bayes_scaling.data.sweep import Sweep
+from bayes_scaling.data import Sweep
 from bayes_scaling.model import laws
 
 DIMS_2D = ("lr", "batch")

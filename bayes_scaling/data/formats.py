@@ -1,0 +1,121 @@
+"""File formats: pick the format, parse CSV / Parquet / JSONL into a raw frame, write JSONL."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayes_scaling.data.validate import Where
+from bayes_scaling.errors import SweepError
+
+SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
+            ".ndjson": "jsonl", ".json": "jsonl"}
+FORMATS = ("csv", "parquet", "jsonl", "steplaw")
+
+
+# ----------------------------------------------------------------------------- files
+def format_of(path: Path, format: str | None) -> str:
+    """The given format, checked, or the one the suffix names."""
+    if format is not None:
+        if format not in FORMATS:
+            raise SweepError(f"{path}: unknown format {format!r}; use one of {list(FORMATS)}")
+        return format
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise SweepError(f"{path}: cannot tell the format from the suffix {suffix!r}; known "
+                         f"suffixes {sorted(SUFFIXES)} (or give format=)")
+    return SUFFIXES[suffix]
+
+
+def check_file(path: Path) -> None:
+    """Raise a SweepError unless ``path`` is a file."""
+    if not path.is_file():
+        raise SweepError(f"{path}: no such file")
+
+
+def _csv_lines(path: Path, n_rows: int) -> list[int] | None:
+    """1-based file line where each data record starts (None if the count disagrees)."""
+    starts, previous = [], 0
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        for _ in reader:
+            starts.append(previous + 1)
+            previous = reader.line_num
+    return starts[1:] if len(starts) - 1 == n_rows else None
+
+
+# ----------------------------------------------------------------------------- reading
+def read_csv(path: Path, text_columns: Sequence[str]) -> tuple[pd.DataFrame, Where]:
+    """CSV with pandas' usual typing, except ``text_columns`` are kept as exact text."""
+    try:
+        frame = pd.read_csv(path, skip_blank_lines=False)
+        text = [c for c in text_columns if c in frame.columns]
+        if text:
+            exact = pd.read_csv(path, skip_blank_lines=False, usecols=text, dtype=str,
+                                keep_default_na=False, na_values=[""])
+            frame[text] = exact[text].to_numpy(object)
+    except (ValueError, UnicodeDecodeError) as exc:  # pandas' parser errors are ValueErrors
+        raise SweepError(f"{path}: cannot read as CSV: {exc}") from exc
+    return frame, Where(str(path), lambda: _csv_lines(path, len(frame)))
+
+
+def _read_parquet(path: Path, text_columns: Sequence[str] = ()) -> tuple[pd.DataFrame, Where]:
+    try:
+        return pd.read_parquet(path), Where(str(path))
+    except (ValueError, OSError) as exc:
+        raise SweepError(f"{path}: cannot read as Parquet: {exc}") from exc
+
+
+def _read_jsonl(path: Path, text_columns: Sequence[str] = ()) -> tuple[pd.DataFrame, Where]:
+    """JSON lines (one object per line; blank lines skipped) or one JSON array of objects."""
+    text = path.read_text(encoding="utf-8-sig")
+    numbered = [(i, line) for i, line in enumerate(text.split("\n"), start=1) if line.strip()]
+    if text.lstrip().startswith("["):
+        numbered = [(1, text)]
+    records, lines = [], []
+    for number, line in numbered:
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise SweepError(f"{path}: line {number}: not valid JSON: {exc}") from exc
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(item, dict) for item in items):
+            raise SweepError(f"{path}: line {number}: expected JSON objects (one per run)")
+        records += items
+        lines += [number] * len(items)
+    frame = pd.DataFrame(records)
+    for column in frame.columns[frame.isna().all()]:
+        frame[column] = frame[column].astype(float)
+    at_lines = None if text.lstrip().startswith("[") else (lambda: lines)
+    return frame, Where(str(path), at_lines)
+
+
+READERS: dict[str, Callable[[Path, Sequence[str]], tuple[pd.DataFrame, Where]]] = {
+    "csv": read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl}
+"""Format -> reader of (path, label columns to keep as text) into (raw frame, locations)."""
+
+
+# ----------------------------------------------------------------------------- writing
+def _json_value(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value
+
+
+def write_jsonl(data: pd.DataFrame, path: Path) -> None:
+    """One JSON object per run; NaN -> null, +-inf -> Infinity (Python's json reads it)."""
+    columns = {c: data[c].tolist() for c in data.columns}
+    with open(path, "w", encoding="utf-8") as handle:
+        for i in range(len(data)):
+            record = {str(c): _json_value(values[i]) for c, values in columns.items()}
+            handle.write(json.dumps(record, default=str) + "\n")
+
