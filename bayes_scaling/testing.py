@@ -1,0 +1,145 @@
+"""A small fake posterior made without sampling, for tests, notebooks and benchmarks.
+
+:func:`fake_posterior` returns a DataTree with the structure and provenance attrs of
+:func:`bayes_scaling.model.fit.fit` (posterior with every free variable and deterministic,
+sample_stats, observed_data, constant_data, runs, cells, excluded), so predict, regret,
+propose, plots, report, save and load all accept it, in well under a second once the model
+is compiled. It is generic over the model: the variables come from the PyMC model that
+:func:`~bayes_scaling.model.graph.build_model` returns, evaluated at a jittered point by one
+compiled function. Its draws are NOT a posterior: they scatter around one point (the
+model's data-informed start, or the simulator's truth where names match), with ``jitter``
+standard deviation in the unconstrained space. Use a real fit to test statistics.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import xarray as xr
+from pymc.backends.arviz import (
+    coords_and_dims_for_inferencedata,
+    dict_to_dataset,
+    find_constants,
+    find_observations,
+)
+from pymc.initial_point import make_initial_point_fn
+
+from bayes_scaling.data import Sweep
+from bayes_scaling.data.simulate import default_cells, simulate_sweep
+from bayes_scaling.model.fit import package_posterior
+from bayes_scaling.model.graph import build_model, initial_values
+from bayes_scaling.model.inputs import prepare_inputs
+from bayes_scaling.model.spec import Spec, default_spec
+
+__all__ = ["fake_posterior", "small_sweep"]
+
+
+def small_sweep(seed: int = 0) -> tuple[Sweep, xr.Dataset]:
+    """A small simulated sweep (dense + MoE, one mix 'web', three sizes, 12 cells, 6 lrs x
+    4 batches each) and its truth: the sweep :func:`fake_posterior` uses by default."""
+    cells = default_cells(mixes=("web",), n_params=(5e7, 1.5e8, 4.5e8))
+    return simulate_sweep(seed, cells=cells, n_lr=6)
+
+
+def _truth_values(model: pm.Model, truth: xr.Dataset, start: dict[str, np.ndarray],
+                  ) -> dict[str, np.ndarray]:
+    """Free variables whose name and dims match a truth variable, aligned by coordinate
+    labels; elements the truth lacks (e.g. a cell it does not know) keep ``start``."""
+    out = {}
+    for rv in model.free_RVs:
+        name = rv.name
+        if name not in truth or name not in start:
+            continue
+        dims = model.named_vars_to_dims.get(name) or ()
+        value = truth[name]
+        if not set(value.dims) <= set(dims):
+            continue
+        here = xr.DataArray(np.asarray(start[name], float),
+                            dims=dims, coords={d: list(model.coords[d]) for d in dims})
+        aligned = value.reindex({d: here[d].values for d in value.dims}).broadcast_like(here)
+        merged = aligned.transpose(*dims).where(aligned.notnull(), here)
+        out[name] = merged.to_numpy().astype(np.asarray(start[name]).dtype)
+    return out
+
+
+def fake_posterior(sweep: Sweep | None = None, *, truth: xr.Dataset | None = None,
+                   chains: int = 2, draws: int = 50, jitter: float = 0.05, seed: int = 0,
+                   spec: Spec | None = None) -> xr.DataTree:
+    """A posterior-shaped DataTree for ``sweep`` made without sampling.
+
+    Args:
+        sweep: the data; default :func:`small_sweep` (whose truth is then used unless
+            ``truth`` is given).
+        truth: a simulator truth (``simulate_sweep(..., return_truth=True)``): free model
+            variables with the same name and dims take its values.
+        chains, draws: sample dims of the result.
+        jitter: standard deviation of the per-draw normal jitter in the unconstrained space.
+        seed: seeds the jitter (and the default sweep).
+        spec: the model spec; default :func:`~bayes_scaling.model.spec.default_spec`.
+    """
+    spec = spec or default_spec()
+    if sweep is None:
+        sweep, simulated = small_sweep(seed)
+        truth = simulated if truth is None else truth
+    inputs = prepare_inputs(sweep, window=spec.window)
+    model = build_model(inputs, spec)
+
+    start = make_initial_point_fn(model=model, overrides=initial_values(inputs),
+                                  return_transformed=False)(seed)
+    if truth is not None:
+        start |= _truth_values(model, truth, start)
+    point = make_initial_point_fn(model=model, overrides=start, return_transformed=True)(seed)
+
+    names = [rv.name for rv in model.free_RVs] + [d.name for d in model.deterministics]
+    outs = model.replace_rvs_by_values([*model.free_RVs, *model.deterministics])
+    fn = model.compile_fn([*outs, model.logp()], inputs=model.value_vars, point_fn=False,
+                          on_unused_input="ignore")
+    rng = np.random.default_rng(seed)
+    values: dict[str, list] = {n: [] for n in names}
+    lp = np.empty((chains, draws))
+    for c in range(chains):
+        for d in range(draws):
+            at = {v.name: point[v.name] + jitter * rng.standard_normal(np.shape(point[v.name]))
+                  for v in model.value_vars}
+            result = fn(**at)
+            for n, r in zip(names, result[:-1], strict=True):
+                values[n].append(r)
+            lp[c, d] = result[-1]
+    stacked = {n: np.stack(v).reshape(chains, draws, *np.shape(v[0])) for n, v in values.items()}
+
+    coords, dims = coords_and_dims_for_inferencedata(model)
+    posterior = dict_to_dataset(stacked, inference_library=pm, coords=coords, dims=dims,
+                                attrs={"sampling_time": 0.0, "tuning_steps": 0})
+    tree = xr.DataTree.from_dict({
+        "posterior": posterior,
+        "sample_stats": _sample_stats(lp, rng),
+        "observed_data": dict_to_dataset(find_observations(model), inference_library=pm,
+                                         coords=coords, dims=dims, sample_dims=[]),
+        "constant_data": dict_to_dataset(find_constants(model), inference_library=pm,
+                                         coords=coords, dims=dims, sample_dims=[]),
+    })
+    tree = package_posterior(tree, sweep, spec, inputs, seed=seed, seconds=0.0)
+    tree.attrs["fake_posterior"] = (f"bayes_scaling.testing.fake_posterior: no sampling, "
+                                    f"jitter {jitter} around one point")
+    return tree
+
+
+def _sample_stats(lp: np.ndarray, rng: np.random.Generator) -> xr.Dataset:
+    """Sampler statistics named and typed as nutpie's, shaped like a clean run (no
+    divergences, E-BFMI near 2 for independent draws)."""
+    shape = lp.shape
+    s = ("chain", "draw")
+    full = lambda value, dtype=float: (s, np.full(shape, value, dtype))  # noqa: E731
+    error = 0.1 * rng.standard_normal(shape)
+    return xr.Dataset(
+        {"depth": full(4, np.uint64), "maxdepth_reached": full(False, bool),
+         "step_size": full(0.3), "transformation_update_id": full(0, np.int64),
+         "step_size_bar": full(0.3), "mean_tree_accept": full(0.8),
+         "mean_tree_accept_sym": full(0.8), "n_steps": full(15, np.uint64),
+         "max_energy_error": (s, np.abs(error)), "tuning": full(False, bool),
+         "index_in_trajectory": full(0, np.int64), "logp": (s, lp),
+         "energy": (s, -lp + rng.standard_normal(shape)), "energy_error": (s, error),
+         "fisher_distance": full(0.0), "transformation_index": full(0, np.int64),
+         "diverging": full(False, bool), "divergence_draw": full(0, np.uint64),
+         "divergence_message": full("", object), "divergence_energy_error": full(np.nan)},
+        coords={"chain": np.arange(shape[0]), "draw": np.arange(shape[1])})
