@@ -1,17 +1,12 @@
 """Figures: every axes labelled with units, legends where several series, titles, files
 written; and the numbers behind the figures (bowl surfaces, ellipses, law slices)."""
 
-import functools
 
 import numpy as np
-import pandas as pd
 import pytest
-import xarray as xr
 from matplotlib.path import Path as MplPath
 
-from bayes_scaling.data.simulate import default_cells, simulate_sweep
-from bayes_scaling.model.fit import fit, posterior_cells, posterior_runs
-from bayes_scaling.predict.predict import predict
+from bayes_scaling.model.fit import posterior_cells, posterior_runs
 from bayes_scaling.present.plots import (
     LABELS,
     make_figures,
@@ -20,53 +15,30 @@ from bayes_scaling.present.plots import (
     plot_law_curves,
     plot_proposals,
     plot_target_predictive,
-    regret_grid,
     save_figure,
 )
 from bayes_scaling.present.plots_cells import cell_bowl
 from bayes_scaling.present.plots_common import close, ellipse, fmt_sci, fmt_value
 from bayes_scaling.present.plots_laws import adjusted_cell_optima, law_slice
 
-TARGETS = pd.DataFrame({"arch": ["dense", "moe"], "data_mix": ["web", "web"],
-                        "n_params": [7e9, 7e9], "n_tokens": [2e12, 2e12]})
 CATEGORICAL_LABELS = {"target run"}
 """Axis labels without units because the axis is a list of named things."""
 
 
-@functools.cache
-def tiny_fit() -> tuple[xr.DataTree, xr.Dataset]:
-    """A small fit shared by the figure and report tests (16 cells, 2 chains x 150 draws)."""
-    sweep, truth = simulate_sweep(seed=1, cells=default_cells(n_params=(5e7, 2e8)))
-    return fit(sweep, seed=1, draws=150, tune=150, chains=2, progressbar=False), truth
-
-
-@functools.cache
-def tiny_pieces() -> dict:
-    """Prediction, proposals and a regret grid on :func:`tiny_fit`, computed once."""
-    from bayes_scaling.design.propose import propose
-
-    posterior, truth = tiny_fit()
-    prediction = predict(posterior, TARGETS, seed=0)
-    proposals = propose(posterior, TARGETS.iloc[0].to_dict(), k=2, seed=0, n_draws=200,
-                        n_rescore=8, n_outcomes=8)
-    regret = regret_grid(posterior, TARGETS.iloc[0], prediction, n_lr=14, n_batch=12)
-    return {"posterior": posterior, "truth": truth, "prediction": prediction,
-            "proposals": proposals, "regret": regret}
-
-
 @pytest.fixture(scope="module")
-def pieces() -> dict:
-    return tiny_pieces()
+def pieces(figure_pieces) -> dict:
+    return figure_pieces
 
 
 FIGURES = {
     "landscapes": lambda p: plot_cell_landscapes(
         p["posterior"], list(posterior_cells(p["posterior"]).index[:5]), truth=p["truth"]),
-    "laws_target": lambda p: plot_law_curves(p["posterior"], TARGETS.iloc[0]),
+    "laws_target": lambda p: plot_law_curves(p["posterior"], p["targets"].iloc[0]),
     "laws_centre": lambda p: plot_law_curves(p["posterior"]),
     "predictive": lambda p: plot_target_predictive(p["prediction"]),
     "regret": lambda p: plot_expected_regret(p["regret"], p["prediction"]),
-    "proposals": lambda p: plot_proposals(p["posterior"], p["proposals"], TARGETS.iloc[[0]]),
+    "proposals": lambda p: plot_proposals(p["posterior"], p["proposals"],
+                                                p["targets"].iloc[[0]]),
 }
 
 
@@ -114,7 +86,7 @@ def test_figures_save_as_png_and_svg(name, figures, tmp_path):
 def test_make_figures_draws_every_kind(pieces):
     figs = make_figures(pieces["posterior"], prediction=pieces["prediction"],
                         proposals=pieces["proposals"], regret=pieces["regret"],
-                        targets=TARGETS, truth=pieces["truth"])
+                        targets=pieces["targets"], truth=pieces["truth"])
     groups = {f"landscapes_{a}_{m}" for a in ("dense", "moe") for m in ("code", "web")}
     assert set(figs) == groups | {"laws", "predictive", "regret", "proposals"}
     for fig in figs.values():

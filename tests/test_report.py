@@ -1,5 +1,6 @@
 """The HTML report: one self-contained page with every section, embedded figures, no network
-references, and the same numbers as the predictions it shows."""
+references, and the same numbers as the predictions it shows; the planning pipeline behind
+it and the one rule for default targets and data mix."""
 
 import base64
 import re
@@ -8,11 +9,12 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 import pytest
-from test_plots import TARGETS, tiny_pieces  # one small fit shared with the figure tests
 
+from bayes_scaling.predict.targets import default_mix, default_targets, make_target, mix_notes
+from bayes_scaling.present.pipeline import Plan
 from bayes_scaling.present.plots import make_figures
 from bayes_scaling.present.plots_common import close, fmt_value
-from bayes_scaling.present.report import build_report, default_targets, render_report, write_report
+from bayes_scaling.present.report import build_report, render_plan, render_report, write_report
 
 SECTIONS = ("data", "diagnostics", "laws", "targets", "proposals", "cells")
 
@@ -42,10 +44,10 @@ def parse(page: str) -> _Refs:
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    p = tiny_pieces()
+def report(figure_pieces, tmp_path_factory):
+    p = figure_pieces
     figures = make_figures(p["posterior"], prediction=p["prediction"], proposals=p["proposals"],
-                           regret=p["regret"], targets=TARGETS, truth=p["truth"])
+                           regret=p["regret"], targets=p["targets"], truth=p["truth"])
     page = render_report(p["posterior"], prediction=p["prediction"], proposals=p["proposals"],
                          regret=p["regret"], figures=figures, title="test report")
     path = write_report(page, tmp_path_factory.mktemp("report") / "report.html")
@@ -93,8 +95,8 @@ def test_report_file_is_written(report):
     assert report["path"].stat().st_size > 200_000
 
 
-def test_default_targets_go_ten_times_beyond_the_data():
-    posterior = tiny_pieces()["posterior"]
+def test_default_targets_go_ten_times_beyond_the_data(figure_pieces):
+    posterior = figure_pieces["posterior"]
     targets = default_targets(posterior)
     assert list(targets["arch"]) == ["dense", "moe"]
     assert np.allclose(targets["n_params"], 10 * 2e8) and np.allclose(targets["n_tokens"],
@@ -104,16 +106,36 @@ def test_default_targets_go_ten_times_beyond_the_data():
         {"arch": "moe", "data_mix": "code", "n_params": 1e10, "n_tokens": 3e11}]
 
 
-def test_build_report_computes_every_piece():
-    posterior = tiny_pieces()["posterior"]
+def test_one_rule_for_the_default_mix(figure_pieces, cli_posterior_path):
+    from bayes_scaling.model.fit import load_posterior
+
+    two = figure_pieces["posterior"]  # mixes code and web, 8 cells each: the tie goes first
+    assert default_mix(two) == "code" and default_mix(two, "web") == "web"
+    assert default_mix(two, "fresh") == "fresh"
+    assert "chosen by default" in mix_notes(two, None)[0]
+    assert "not in the fit (fitted: code, web)" in mix_notes(two, "fresh")[0]
+    assert mix_notes(two, "web") == []
+    one = load_posterior(cli_posterior_path)  # one mix: it is the default, nothing to say
+    assert default_mix(one) == "web" and mix_notes(one, None) == []
+    target = make_target(two, "moe", 1e9, 2e10)
+    assert target["data_mix"] == default_targets(two)["data_mix"][0] == "code"
+    assert target["batch_tokens"] is None and target["seq_len"] == 2048
+
+
+def test_build_report_runs_the_pipeline_once(figure_pieces):
+    posterior = figure_pieces["posterior"]
     targets = pd.DataFrame({"arch": ["moe"], "data_mix": ["code"], "n_params": [3e9],
                             "n_tokens": [6e11]})
     messages = []
-    page, pieces = build_report(posterior, targets, k=1, progress=messages.append)
-    assert set(pieces) == {"targets", "prediction", "proposals", "regret", "figures"}
-    for fig in pieces["figures"].values():
-        close(fig)
-    assert pieces["proposals"]["selected"].any()
+    page, plan = build_report(posterior, targets, k=1, progress=messages.append)
+    assert isinstance(plan, Plan) and plan.label == "moe / code, N=3e9, D=6e11"
+    assert set(plan.figures) >= {"laws", "predictive", "regret", "proposals"}
+    assert plan.proposals["selected"].any() and plan.regret is not None
+    assert set(plan.seconds) == {"predict", "propose", "figures"}
     assert "moe / code, N=3e9, D=6e11" in page
-    assert any(m.startswith("proposing 1 next run") for m in messages)
+    assert any(m.startswith("Choosing the next 1 run(s)") for m in messages)
     assert set(SECTIONS) <= set(parse(page).ids)
+    again = render_plan(plan, title="same plan")  # rendering does not recompute anything
+    assert "same plan" in again and set(SECTIONS) <= set(parse(again).ids)
+    for fig in plan.figures.values():
+        close(fig)
