@@ -32,17 +32,13 @@ import os
 import numpy as np
 import pandas as pd
 
-from bayes_scaling.data.simulate import simulate_sweep
+from bayes_scaling import diagnose, expected_regret, fit, law_table, predict, simulate_sweep
 from bayes_scaling.model import laws
-from bayes_scaling.model.fit import diagnose, fit
-from bayes_scaling.predict.predict import predict
-from bayes_scaling.predict.regret import expected_regret
 from bayes_scaling.present.plots import (
     plot_cell_landscapes,
     plot_law_curves,
     plot_target_predictive,
 )
-from bayes_scaling.present.summary import law_table
 
 DRAWS = int(os.environ.get("BAYES_SCALING_NOTEBOOK_DRAWS", "1000"))
 CHAINS = 4 if DRAWS >= 1000 else 2

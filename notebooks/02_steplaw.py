@@ -30,17 +30,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayes_scaling.data import concat_sweeps, read_steplaw
+from bayes_scaling import (
+    concat_sweeps,
+    diagnose,
+    expected_regret,
+    fit,
+    law_table,
+    predict,
+    read_steplaw,
+)
 from bayes_scaling.model import laws
-from bayes_scaling.model.fit import diagnose, fit
-from bayes_scaling.predict.predict import predict
-from bayes_scaling.predict.regret import expected_regret
 from bayes_scaling.present.plots import (
     plot_cell_landscapes,
     plot_law_curves,
     plot_target_predictive,
 )
-from bayes_scaling.present.summary import law_table
 
 # %% tags=["parameters"]
 STEPLAW_DIR = os.environ.get("BAYES_SCALING_STEPLAW_DIR", "../shared/data/steplaw")

@@ -29,10 +29,8 @@ import os
 import numpy as np
 import pandas as pd
 
-from bayes_scaling.data.simulate import default_cells, simulate_sweep
-from bayes_scaling.design.propose import propose
-from bayes_scaling.model.fit import diagnose, fit
-from bayes_scaling.predict.predict import predict
+from bayes_scaling import diagnose, fit, predict, propose, simulate_sweep
+from bayes_scaling.data.simulate import default_cells
 from bayes_scaling.present.plots import plot_expected_regret, plot_proposals, regret_grid
 
 DRAWS = int(os.environ.get("BAYES_SCALING_NOTEBOOK_DRAWS", "1000"))
