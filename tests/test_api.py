@@ -81,3 +81,10 @@ def test_every_command_has_help(run_cli):
     for name in COMMANDS:
         result = run_cli(name, "--help")
         assert result.returncode == 0 and "usage: bayes-scaling" in result.stdout, name
+
+
+def test_cli_lists_the_data_stage_formats():
+    from bayes_scaling.data.formats import FORMATS
+    from bayes_scaling.present import cli
+
+    assert cli.FORMATS == FORMATS
