@@ -141,7 +141,7 @@ class Draws:
             return self.get(name, arch=arch, mix=mix)
         base = (self.get(f"{name}_arch", arch=arch) if arch in archs else
                 self.get(f"{name}_arch").mean(axis=1)
-                + self.spec.priors[name].sigma * self.z(name, "arch", arch))
+                + self.spec.priors[f"{name}_arch"].sigma * self.z(name, "arch", arch))
         if mix in mixes:
             return base + self.get(name, arch=archs[0], mix=mix) - self.get(
                 f"{name}_arch", arch=archs[0])

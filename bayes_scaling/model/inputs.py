@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling.data import Sweep
-from bayes_scaling.model import laws
+from bayes_scaling.model import core
 
 DIMS_2D = ("lr", "batch")
 DIMS_3D = ("lr", "batch", "weight_decay")
@@ -64,7 +64,7 @@ def _cell_table(runs: pd.DataFrame, window: float) -> pd.DataFrame:
     has_wd = wd.groupby("cell")["log_wd"].nunique() >= 2
     cells = first.assign(best_loss=best.reindex(first.index),
                          has_wd=has_wd.reindex(first.index, fill_value=False).astype(bool))
-    cells["edge"] = (1.0 + window) * cells["best_loss"]
+    cells["edge"] = core.window_edge(cells["best_loss"], window)
     return cells
 
 
@@ -86,10 +86,8 @@ def prepare_inputs(sweep: Sweep, window: float = 0.02,
         "cell": runs.loc[drop, "cell"],
         "reason": "cell has no finite loss: no window edge to censor against"})
     cells = cells.drop(index=no_edge)
-    log_n = np.log(cells["n_params"].to_numpy(float) / laws.N_REF)
-    log_d = np.log(cells["n_tokens"].to_numpy(float) / laws.D_REF)
-    log_tpp = np.log(cells["n_tokens"].to_numpy(float) / cells["n_params"].to_numpy(float)
-                     / laws.TPP_REF)
+    log_n, log_d, log_tpp = core.log_scale(cells["n_params"].to_numpy(float),
+                                           cells["n_tokens"].to_numpy(float))
     centres = (float(log_n.mean()), float(log_d.mean()), float(log_tpp.mean()))
     cells = cells.assign(
         arch_idx=[archs.index(a) for a in cells["arch"]],
@@ -111,7 +109,8 @@ def prepare_inputs(sweep: Sweep, window: float = 0.02,
         "log_batch": np.log(kept["batch_tokens"].to_numpy(float)),
         "log_wd": np.where(wd_mask, np.log(np.where(wd_mask, wd, 1.0)), 0.0),
         "wd_mask": wd_mask.astype(float),
-        "loss": np.where(ok, loss, edge), "censored": ~ok | (loss > edge), "edge": edge,
+        "loss": np.where(ok, loss, edge), "censored": core.is_censored(loss, ok, edge),
+        "edge": edge,
     }, index=kept.index)
     dims = DIMS_3D if bool(cells["has_wd"].any()) else DIMS_2D
     return ModelInputs(runs=table, cells=cells, archs=archs, mixes=mixes, dims=dims,

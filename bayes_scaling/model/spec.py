@@ -1,13 +1,14 @@
 """Model specs: read and validate the declarative TOML files in models/.
 
-A spec file overrides the built-in defaults (:data:`DEFAULTS`, mirrored by
-``models/default.toml``) key by key; an unknown key, a malformed prior or an out-of-range
-setting is one clear :class:`SpecError` naming the file and the key.
+Every default lives in ``models/default.toml`` and nowhere else; a spec file lists only the
+keys it changes. Priors are keyed by the model variable they describe. A bad setting is one
+clear :class:`SpecError` naming the file and the key.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import tomllib
@@ -17,69 +18,48 @@ from typing import Any
 
 from bayes_scaling.errors import SpecError
 
-PRIOR_KINDS = {"normal": ("mu", "sigma"), "halfnormal": ("sigma",), "gamma": ("alpha", "beta")}
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+"""The project's model specs; ``models/default.toml`` holds every default (and only there)."""
 
-# Priors on law parameters are in this package's parametrisation (laws.py): natural logs,
-# intercepts at N_REF = 1e9, D_REF = 1e11, TPP_REF = 20, batch in tokens.
-DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
-    # population means of the per-arch exponents
-    "a_n": {"dist": "normal", "mu": -0.5, "sigma": 0.5},
-    "a_d": {"dist": "normal", "mu": 0.0, "sigma": 0.5},
-    "b_n": {"dist": "normal", "mu": 0.0, "sigma": 0.5},
-    "b_d": {"dist": "normal", "mu": 0.5, "sigma": 0.5},
-    "l_n": {"dist": "normal", "mu": -0.05, "sigma": 0.1},
-    "l_d": {"dist": "normal", "mu": -0.05, "sigma": 0.1},
-    # intercepts at the reference scale (population over archs)
-    "c_eta": {"dist": "normal", "mu": -6.5, "sigma": 2.0},
-    "c_batch": {"dist": "normal", "mu": 14.0, "sigma": 2.0},
-    "c_loss": {"dist": "normal", "mu": 0.7, "sigma": 0.5},
-    "c_tau": {"dist": "normal", "mu": -1.6, "sigma": 1.0},
-    "g_tpp": {"dist": "normal", "mu": -0.5, "sigma": 0.5},
-    # scales of the hierarchy
-    # (zero-avoiding gamma priors: with two or three archs or mixes a scale's posterior is
-    # mostly its prior, and mass at zero makes a funnel)
-    "sd_arch_exponent": {"dist": "gamma", "alpha": 2.0, "beta": 20.0},
-    "sd_arch_loss_exponent": {"dist": "gamma", "alpha": 2.0, "beta": 100.0},
-    "sd_mix": {"dist": "gamma", "alpha": 2.0, "beta": 10.0},
-    # data mixes shift log loss by a few percent, not the 20% that sd_mix allows lr and batch
-    "sd_mix_loss": {"dist": "gamma", "alpha": 2.0, "beta": 50.0},
-    "sigma_cell_lr": {"dist": "halfnormal", "sigma": 0.2},
-    "sigma_cell_batch": {"dist": "halfnormal", "sigma": 0.3},
-    "sigma_cell_tau": {"dist": "halfnormal", "sigma": 0.3},
-    "sigma_cell_loss": {"dist": "halfnormal", "sigma": 0.02},
-    # curvature: log of the Cholesky diagonal, its cell scatter, the off-diagonals
-    "log_chol_diag": {"dist": "normal", "mu": -1.5, "sigma": 1.0},
-    "sd_log_chol_diag": {"dist": "halfnormal", "sigma": 0.3},
-    "chol_offdiag": {"dist": "normal", "mu": 0.0, "sigma": 0.2},
-    "skew": {"dist": "normal", "mu": 0.0, "sigma": 0.3},
-    "noise": {"dist": "halfnormal", "sigma": 0.02},
+PRIOR_PARAMS: dict[str, tuple[str, ...]] = {
+    "Normal": ("mu", "sigma"), "StudentT": ("nu", "mu", "sigma"),
+    "HalfNormal": ("sigma",), "HalfStudentT": ("nu", "sigma"), "Gamma": ("alpha", "beta"),
+    "Exponential": ("lam",), "LogNormal": ("mu", "sigma"),
 }
-
-DEFAULTS: dict[str, Any] = {
-    "name": "default",
-    "description": "Weakly informative priors around typical LLM pretraining values.",
-    "data": {"window": 0.02, "archs": [], "allow_unseen_arch": False},
-    "likelihood": {"family": "student_t", "nu": 5.0},
-    "bowl": {"skew": True},
-    "pooling": {"exponents_by_arch": True, "mix_offsets": True},
-    "priors": DEFAULT_PRIORS,
-    # diag adaptation: on the Step Law fit nutpie's low_rank took 85 s to sample, diag 7 s
-    # with the same number of leapfrog steps
-    "sampler": {"draws": 1000, "tune": 1000, "chains": 4, "cores": 2, "target_accept": 0.9,
-                "adaptation": "diag"},
-}
-
+"""Allowed prior families (PyMC distribution names) and their parameters."""
+LOCATION_FAMILIES = ("Normal", "StudentT")
+POSITIVE_FAMILIES = ("HalfNormal", "HalfStudentT", "Gamma", "Exponential", "LogNormal")
+_LEGACY_NAMES = {"normal": "Normal", "halfnormal": "HalfNormal", "gamma": "Gamma"}
 
 
 @dataclass(frozen=True)
 class Prior:
-    """A prior: Normal(mu, sigma), HalfNormal(sigma) or Gamma(alpha, beta)."""
+    """A prior on one model variable: a PyMC distribution name and its parameters.
+
+    ``Prior("Normal", {"mu": 0.0, "sigma": 1.0}).create("a", dims="arch")`` adds the variable
+    to the model in context; TOML form: ``a = { dist = "Normal", mu = 0.0, sigma = 1.0 }``.
+    """
 
     dist: str
-    sigma: float = 1.0
-    mu: float = 0.0
-    alpha: float = 1.0
-    beta: float = 1.0
+    params: dict[str, float]
+
+    def __getattr__(self, name: str) -> float:
+        try:
+            return self.__dict__["params"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def create(self, name: str, dims: str | tuple[str, ...] | None = None, shift: Any = 0.0):
+        """The PyMC variable ``name`` with this prior; ``shift`` moves a location family."""
+        import pymc as pm  # local: specs are read without PyMC (the CLI stays light)
+
+        kwargs = dict(self.params)
+        if not (isinstance(shift, float | int) and shift == 0.0):
+            kwargs["mu"] = kwargs["mu"] + shift
+        return getattr(pm, self.dist)(name, dims=dims, **kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dist": self.dist, **self.params}
 
 
 @dataclass(frozen=True)
@@ -142,26 +122,27 @@ def _merge(base: dict[str, Any], over: dict[str, Any], where: str, source: str) 
 
 def _prior(name: str, raw: Any, source: str) -> Prior:
     where = f"{source}: prior 'priors.{name}'"
+    kinds = ", ".join(PRIOR_PARAMS)
     if not isinstance(raw, dict) or "dist" not in raw:
-        raise SpecError(f"{where} must be a table with 'dist' ({' or '.join(PRIOR_KINDS)})")
-    dist = raw["dist"]
-    if dist not in PRIOR_KINDS:
-        raise SpecError(f"{where}: unknown dist '{dist}' (use {' or '.join(PRIOR_KINDS)})")
-    want = PRIOR_KINDS[dist]
+        raise SpecError(f"{where} must be a table with 'dist' (one of {kinds})")
+    dist = _LEGACY_NAMES.get(raw["dist"], raw["dist"])
+    if dist not in PRIOR_PARAMS:
+        raise SpecError(f"{where}: unknown dist '{raw['dist']}' (use one of {kinds})")
+    want = PRIOR_PARAMS[dist]
     extra = set(raw) - {"dist", *want}
     if extra:
         raise SpecError(f"{where}: unexpected field(s) {sorted(extra)} for {dist} ({want})")
     for f in want:
         if f not in raw or isinstance(raw[f], bool) or not isinstance(raw[f], int | float):
             raise SpecError(f"{where}: '{f}' must be a number")
-    for f in ("sigma", "alpha", "beta"):
+    for f in ("sigma", "alpha", "beta", "nu", "lam"):
         if f in raw and raw[f] <= 0:
             raise SpecError(f"{where}: {f} must be > 0, got {raw[f]}")
     is_scale = name.startswith(("sd_", "sigma_", "noise"))
-    if is_scale != (dist in ("halfnormal", "gamma")):
-        need = "'halfnormal' or 'gamma'" if is_scale else "'normal'"
-        raise SpecError(f"{where}: this parameter needs dist = {need}")
-    return Prior(dist=dist, **{f: float(raw[f]) for f in want})
+    family = POSITIVE_FAMILIES if is_scale else LOCATION_FAMILIES
+    if dist not in family:
+        raise SpecError(f"{where}: this parameter needs dist = {' or '.join(family)}")
+    return Prior(dist=dist, params={f: float(raw[f]) for f in want})
 
 
 def _check(cond: bool, source: str, key: str, msg: str) -> None:
@@ -202,28 +183,37 @@ def _build(raw: dict[str, Any], source: str) -> Spec:
     )
 
 
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise SpecError(f"{path}: no such model spec file")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(f"{path}: not valid TOML ({err})") from err
+
+
+@functools.cache
+def _defaults() -> dict[str, Any]:
+    """Every key with its default value: models/default.toml, the one place they live."""
+    return _read_toml(MODELS_DIR / "default.toml")
+
+
 def default_spec() -> Spec:
-    """The built-in defaults (identical to models/default.toml)."""
-    return _build(copy.deepcopy(DEFAULTS), "<built-in default>")
+    """The default spec (models/default.toml)."""
+    return _build(copy.deepcopy(_defaults()), str(MODELS_DIR / "default.toml"))
 
 
 def spec_from_dict(over: dict[str, Any], source: str = "<dict>") -> Spec:
     """A spec from a dict of overrides on the defaults."""
-    return _build(_merge(DEFAULTS, over, "", source), source)
+    return _build(_merge(_defaults(), over, "", source), source)
 
 
 def load_spec(path: str | Path | None = None) -> Spec:
-    """Read a TOML spec (None: the built-in defaults)."""
+    """Read a TOML spec (None: the defaults); missing keys take the defaults."""
     if path is None:
         return default_spec()
     path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"{path}: no such model spec file")
-    try:
-        over = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise SpecError(f"{path}: not valid TOML ({err})") from err
-    return spec_from_dict(over, str(path))
+    return spec_from_dict(_read_toml(path), str(path))
 
 
 def spec_from_json(text: str, source: str = "<posterior attrs>") -> Spec:

@@ -74,7 +74,7 @@ def _intercept(post: xr.Dataset, name: str, targets: pd.DataFrame, spec: Spec,
             continue
         base = (post[f"{name}_arch"].sel(arch=arch, drop=True) if arch in known_arch
                 else post[f"{name}_arch"].mean("arch")
-                + spec.priors[name].sigma
+                + spec.priors[f"{name}_arch"].sigma
                 * rng.standard_normal(post[name].isel(arch=0, mix=0).shape))
         sd_mix = post[f"sd_mix_{name}"]
         offset = (sd_mix * rng.standard_normal(sd_mix.shape) if mix not in known_mix
