@@ -42,7 +42,7 @@ from bayes_scaling.data import from_frame
 from bayes_scaling.data.simulate import SEQ_LEN, SimulationTruth, simulate_sweep
 from bayes_scaling.design.candidates import default_candidates
 from bayes_scaling.design.propose import propose
-from bayes_scaling.model import laws
+from bayes_scaling.model import core
 from bayes_scaling.model.fit import fit
 from bayes_scaling.predict.draws import draw_new_cells
 
@@ -87,7 +87,7 @@ class World:
             c = self.cell(r.n_params, r.n_tokens)
             delta = np.array([np.log(r.lr) - c["log_lr_opt"],
                               np.log(r.batch_tokens) - c["log_batch_opt"], 0.0])
-            loss = laws.bowl_loss(c["loss_opt"], delta, c["chol"], c["skew"])
+            loss = core.bowl_loss_matrix(c["loss_opt"], delta, c["chol"], c["skew"])
             loss += self.truth.noise * rng.standard_normal()
             out[i] = np.nan if delta[0] > self.truth.diverge_log_lr else loss
         return out
@@ -95,7 +95,7 @@ class World:
     def regret_pct(self, lr: float, batch: float) -> float:
         c = self.cell(TARGET["n_params"], TARGET["n_tokens"])
         delta = np.array([np.log(lr) - c["log_lr_opt"], np.log(batch) - c["log_batch_opt"], 0])
-        return float(100 * (laws.bowl_loss(c["loss_opt"], delta, c["chol"], c["skew"])
+        return float(100 * (core.bowl_loss_matrix(c["loss_opt"], delta, c["chol"], c["skew"])
                             / c["loss_opt"] - 1))
 
 

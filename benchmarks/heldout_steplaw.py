@@ -110,8 +110,7 @@ def predictive_cell_optimum(runs: pd.DataFrame, cells, nu: float, n: int = 400,
     n draws of the new cell, the cell's own (lr, batch) grid is re-simulated from the draw's
     bowl (Student-t noise, nu from the spec, the draw's noise scale) and passed through
     :func:`cell_optimum`, so the 1%-quadratic's definition and its estimation noise are in it."""
-    from bayes_scaling import laws
-    from bayes_scaling.predict.draws import chol_matrix
+    from bayes_scaling.model import core
 
     rng = np.random.default_rng(seed)
     flat = cells.stack(sample=("chain", "draw"))
@@ -121,9 +120,10 @@ def predictive_cell_optimum(runs: pd.DataFrame, cells, nu: float, n: int = 400,
     out = np.empty((n, 2))
     for i, j in enumerate(pick):
         d = flat.isel(sample=j)
-        chol = chol_matrix(d["chol_diag"].to_numpy(), d["chol_offdiag"].to_numpy())
         delta = u - np.array([float(d["log_lr_opt"]), float(d["log_batch_opt"])])
-        loss = laws.bowl_loss(float(np.exp(d["log_loss_opt"])), delta, chol, float(d["skew"]))
+        loss = core.bowl_loss_array(float(np.exp(d["log_loss_opt"])), delta,
+                                    d["chol_diag"].to_numpy(), d["chol_offdiag"].to_numpy(),
+                                    float(d["skew"]))
         loss = loss + float(d["noise"]) * rng.standard_t(nu, size=len(loss))
         opt = cell_optimum(ok.assign(loss=loss))
         out[i] = opt["log_lr"], opt["log_batch"]
@@ -149,8 +149,8 @@ def main() -> int:
               file=sys.stderr)
         return 2
 
-    from bayes_scaling import laws
-    from bayes_scaling.data import concat_sweeps, read_steplaw
+    from bayes_scaling.data import concat_sweeps
+    from bayes_scaling.model import laws, read_steplaw
     from bayes_scaling.model.fit import diagnose, fit, load_posterior, save_posterior
     from bayes_scaling.model.inputs import prepare_inputs
     from bayes_scaling.model.spec import load_spec

@@ -2,13 +2,14 @@
 (:func:`bayes_scaling.model.core.log_density`) at random parameter values, and the core's
 pieces agree with independent computations."""
 
+import math
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from bayes_scaling.data.simulate import default_cells, simulate_sweep
-from bayes_scaling.model import core
+from bayes_scaling.model import core, laws
 from bayes_scaling.model.graph import build_model
 from bayes_scaling.model.inputs import prepare_inputs
 from bayes_scaling.model.spec import spec_from_dict
@@ -109,3 +110,116 @@ def test_censoring_rule():
     edge = core.window_edge(2.0, 0.02)
     assert edge == pytest.approx(2.04)
     assert core.is_censored(loss, ok, edge).tolist() == [False, True, True, True]
+
+
+# --------------------------------------------------------------------------------------
+# Hand-computed checks of the laws and the bowl (moved from test_laws)
+# --------------------------------------------------------------------------------------
+
+
+def test_log_lr_opt_hand_computed():
+    # N = e * N_REF, D = D_REF / e^2 -> c + a_n * 1 + a_d * (-2)
+    got = core.law_at(-7.0, -0.5, 0.25, math.e * core.N_REF, core.D_REF / math.e**2)
+    assert got == pytest.approx(-7.0 - 0.5 - 0.5)
+    assert core.law_at(-7.0, -0.5, 0.25, core.N_REF, core.D_REF) == pytest.approx(-7.0)
+
+
+def test_log_batch_opt_hand_computed():
+    # N = 10 N_REF, D = 100 D_REF: 14 + 0.1 ln 10 + 0.5 ln 100 = 14 + 1.1 ln 10
+    got = core.law_at(14.0, 0.1, 0.5, 10 * core.N_REF, 100 * core.D_REF)
+    assert got == pytest.approx(14.0 + 1.1 * math.log(10.0))
+
+
+def test_log_tau_opt_hand_computed():
+    # TPP = 80 = 4 * TPP_REF: -1.5 - 0.5 ln 4 = -1.5 - ln 2
+    assert core.tau_at(-1.5, -0.5, 1e9, 8e10) == pytest.approx(-1.5 - math.log(2.0))
+    assert core.tau_at(-1.5, -0.5, 1e9, 2e10) == pytest.approx(-1.5)
+
+
+def test_log_helpers_vectorise():
+    n = np.array([1e8, 1e9, 1e10])
+    d = np.array([[1e10], [1e11]])
+    out = core.law_at(-6.4, -0.7, 0.3, n, d)
+    assert out.shape == (2, 3)
+    assert out[1, 1] == pytest.approx(-6.4)
+
+
+def test_weight_decay_from_tau_hand_computed():
+    # tau = 0.1, lr = 1e-3, B = 1e6 tokens, D = 1e11: lambda = 1e6 / (1e-3 * 0.1 * 1e11) = 0.1
+    got = core.log_weight_decay(np.log(0.1), np.log(1e-3), np.log(1e6), np.log(1e11))
+    assert np.exp(got) == pytest.approx(0.1)
+
+
+def test_tau_weight_decay_round_trip():
+    rng = np.random.default_rng(0)
+    lr = 10 ** rng.uniform(-4, -2, 50)
+    batch = 10 ** rng.uniform(5, 7, 50)
+    tokens = 10 ** rng.uniform(9, 13, 50)
+    wd = 10 ** rng.uniform(-3, 0, 50)
+    log_tau = core.log_weight_decay(np.log(wd), np.log(lr), np.log(batch), np.log(tokens))
+    back = core.log_weight_decay(log_tau, np.log(lr), np.log(batch), np.log(tokens))
+    np.testing.assert_allclose(np.exp(back), wd, rtol=1e-12)
+    # and the Power Lines helper is the same map at tau_opt
+    n = tokens / 20.0
+    lam = laws.powerlines_weight_decay_opt(n, tokens, lr, batch)
+    tau_back = np.exp(core.log_weight_decay(np.log(lam), np.log(lr), np.log(batch),
+                                            np.log(tokens)))
+    np.testing.assert_allclose(tau_back, laws.powerlines_tau_opt(n, tokens), rtol=1e-12)
+
+
+# --------------------------------------------------------------------------------------
+# the bowl, with the curvature factor as a matrix
+# --------------------------------------------------------------------------------------
+
+CHOL = np.array([[2.0, 0.0, 0.0], [0.6, 1.5, 0.0], [-0.3, 0.2, 0.8]])
+
+
+def test_bowl_minimum_at_zero():
+    rng = np.random.default_rng(1)
+    delta = rng.normal(size=(500, 3))
+    for skew in (0.0, 0.7, -0.4):
+        loss = core.bowl_loss_matrix(2.5, delta, CHOL, skew)
+        assert core.bowl_loss_matrix(2.5, np.zeros(3), CHOL, skew) == pytest.approx(2.5)
+        assert np.all(loss > 2.5)
+
+
+def test_bowl_skew_penalises_high_lr_side():
+    for h in (0.1, 0.5, 1.5):
+        up = core.bowl_loss_matrix(0.0, np.array([h, 0.0, 0.0]), CHOL, 0.6)
+        down = core.bowl_loss_matrix(0.0, np.array([-h, 0.0, 0.0]), CHOL, 0.6)
+        assert up > down
+        # exact: the lr offset is stretched by exp(+-skew)
+        h_ii = (CHOL @ CHOL.T)[0, 0]
+        assert up == pytest.approx(0.5 * h_ii * (h * np.exp(0.6)) ** 2)
+        assert down == pytest.approx(0.5 * h_ii * (h * np.exp(-0.6)) ** 2)
+
+
+def test_bowl_symmetric_without_skew():
+    rng = np.random.default_rng(2)
+    delta = rng.normal(size=(200, 3))
+    np.testing.assert_allclose(core.bowl_loss_matrix(1.0, delta, CHOL, 0.0),
+                               core.bowl_loss_matrix(1.0, -delta, CHOL, 0.0), rtol=1e-13)
+
+
+def test_bowl_curvature_is_chol_chol_t_and_pd():
+    # numerical Hessian at the optimum (skew = 0) equals the stated H = chol chol^T
+    h = 1e-3
+    eye = np.eye(3)
+    hess = np.empty((3, 3))
+    for i in range(3):
+        for j in range(3):
+            fpp = core.bowl_loss_matrix(0.0, h * (eye[i] + eye[j]), CHOL)
+            fpm = core.bowl_loss_matrix(0.0, h * (eye[i] - eye[j]), CHOL)
+            fmp = core.bowl_loss_matrix(0.0, h * (-eye[i] + eye[j]), CHOL)
+            fmm = core.bowl_loss_matrix(0.0, -h * (eye[i] + eye[j]), CHOL)
+            hess[i, j] = (fpp - fpm - fmp + fmm) / (4 * h * h)
+    np.testing.assert_allclose(hess, CHOL @ CHOL.T, atol=1e-6)
+    assert np.all(np.linalg.eigvalsh(hess) > 0)
+
+
+def test_bowl_batched_chol():
+    chols = np.stack([CHOL, 2 * CHOL])
+    delta = np.array([[0.1, -0.2, 0.3], [0.1, -0.2, 0.3]])
+    out = core.bowl_loss_matrix(np.array([1.0, 1.0]), delta, chols, np.array([0.0, 0.0]))
+    assert out.shape == (2,)
+    assert out[1] - 1.0 == pytest.approx(4 * (out[0] - 1.0))

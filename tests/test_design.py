@@ -9,17 +9,16 @@ import xarray as xr
 
 from bayes_scaling.design.candidates import (
     CandidateError,
-    Draws,
     as_candidates,
     default_candidates,
     new_cell,
     target_effects,
 )
 from bayes_scaling.design.propose import propose
-from bayes_scaling.model import laws
+from bayes_scaling.model import core
 from bayes_scaling.model.fit import _frame_to_dataset
 from bayes_scaling.model.spec import default_spec
-from bayes_scaling.predict.draws import draw_new_cells
+from bayes_scaling.predict.draws import Draws, draw_new_cells
 
 S = 400
 CELL = "dense|web|N=1e+08|D=2e+09|S=2048"
@@ -171,7 +170,7 @@ def test_default_candidates_stay_below_the_target(toy):
     assert (cands["n_params"] == 1e8).any()  # the fitted cell is a candidate too
     # lr within a factor e of the cell's predicted optimum
     top = cands[cands["n_params"] == cands["n_params"].max()]
-    pred = laws.log_lr_opt(-6.4, -0.7, 0.3, top["n_params"], top["n_tokens"])
+    pred = core.law_at(-6.4, -0.7, 0.3, top["n_params"], top["n_tokens"])
     assert np.all(np.abs(np.log(top["lr"]) - pred) <= 1.0 + 0.5)
 
 

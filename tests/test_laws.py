@@ -1,4 +1,4 @@
-"""Unit tests for bayes_scaling.model.laws: the shared parametrisation and the published laws.
+"""Unit tests for bayes_scaling.model.laws: the published laws in the model's parametrisation.
 
 Pure numpy (no PyMC). The Step Law bootstrap check reads ../shared/data/steplaw and skips,
 with a reason, only when that folder is absent.
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bayes_scaling.model import laws
+from bayes_scaling.model import core, laws
 
 STEPLAW_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "steplaw"
 BOOTSTRAP_CSV = STEPLAW_DIR / "1004_fitted_lr_bs_scaling_model_parameters.csv"
@@ -23,118 +23,6 @@ def _bootstrap():
         pytest.skip(f"Step Law data folder absent: {STEPLAW_DIR}")
     pd = pytest.importorskip("pandas")
     return pd.read_csv(BOOTSTRAP_CSV)
-
-
-# --------------------------------------------------------------------------------------
-# Hand-computed checks of the shared parametrisation
-# --------------------------------------------------------------------------------------
-
-
-def test_log_lr_opt_hand_computed():
-    # N = e * N_REF, D = D_REF / e^2 -> c + a_n * 1 + a_d * (-2)
-    got = laws.log_lr_opt(-7.0, -0.5, 0.25, math.e * laws.N_REF, laws.D_REF / math.e**2)
-    assert got == pytest.approx(-7.0 - 0.5 - 0.5)
-    assert laws.log_lr_opt(-7.0, -0.5, 0.25, laws.N_REF, laws.D_REF) == pytest.approx(-7.0)
-
-
-def test_log_batch_opt_hand_computed():
-    # N = 10 N_REF, D = 100 D_REF: 14 + 0.1 ln 10 + 0.5 ln 100 = 14 + 1.1 ln 10
-    got = laws.log_batch_opt(14.0, 0.1, 0.5, 10 * laws.N_REF, 100 * laws.D_REF)
-    assert got == pytest.approx(14.0 + 1.1 * math.log(10.0))
-
-
-def test_log_tau_opt_hand_computed():
-    # TPP = 80 = 4 * TPP_REF: -1.5 - 0.5 ln 4 = -1.5 - ln 2
-    assert laws.log_tau_opt(-1.5, -0.5, 1e9, 8e10) == pytest.approx(-1.5 - math.log(2.0))
-    assert laws.log_tau_opt(-1.5, -0.5, 1e9, 2e10) == pytest.approx(-1.5)
-
-
-def test_log_helpers_vectorise():
-    n = np.array([1e8, 1e9, 1e10])
-    d = np.array([[1e10], [1e11]])
-    out = laws.log_lr_opt(-6.4, -0.7, 0.3, n, d)
-    assert out.shape == (2, 3)
-    assert out[1, 1] == pytest.approx(-6.4)
-
-
-def test_weight_decay_from_tau_hand_computed():
-    # tau = 0.1, lr = 1e-3, B = 1e6 tokens, D = 1e11: lambda = 1e6 / (1e-3 * 0.1 * 1e11) = 0.1
-    got = laws.log_weight_decay_from_tau(np.log(0.1), np.log(1e-3), np.log(1e6), 1e11)
-    assert np.exp(got) == pytest.approx(0.1)
-
-
-def test_tau_weight_decay_round_trip():
-    rng = np.random.default_rng(0)
-    lr = 10 ** rng.uniform(-4, -2, 50)
-    batch = 10 ** rng.uniform(5, 7, 50)
-    tokens = 10 ** rng.uniform(9, 13, 50)
-    wd = 10 ** rng.uniform(-3, 0, 50)
-    log_tau = laws.log_tau_from_weight_decay(wd, lr, batch, tokens)
-    back = laws.log_weight_decay_from_tau(log_tau, np.log(lr), np.log(batch), tokens)
-    np.testing.assert_allclose(np.exp(back), wd, rtol=1e-12)
-    # and the Power Lines helper is the same map at tau_opt
-    n = tokens / 20.0
-    lam = laws.powerlines_weight_decay_opt(n, tokens, lr, batch)
-    tau_back = np.exp(laws.log_tau_from_weight_decay(lam, lr, batch, tokens))
-    np.testing.assert_allclose(tau_back, laws.powerlines_tau_opt(n, tokens), rtol=1e-12)
-
-
-# --------------------------------------------------------------------------------------
-# bowl_loss
-# --------------------------------------------------------------------------------------
-
-CHOL = np.array([[2.0, 0.0, 0.0], [0.6, 1.5, 0.0], [-0.3, 0.2, 0.8]])
-
-
-def test_bowl_minimum_at_zero():
-    rng = np.random.default_rng(1)
-    delta = rng.normal(size=(500, 3))
-    for skew in (0.0, 0.7, -0.4):
-        loss = laws.bowl_loss(2.5, delta, CHOL, skew)
-        assert laws.bowl_loss(2.5, np.zeros(3), CHOL, skew) == pytest.approx(2.5)
-        assert np.all(loss > 2.5)
-
-
-def test_bowl_skew_penalises_high_lr_side():
-    for h in (0.1, 0.5, 1.5):
-        up = laws.bowl_loss(0.0, np.array([h, 0.0, 0.0]), CHOL, 0.6)
-        down = laws.bowl_loss(0.0, np.array([-h, 0.0, 0.0]), CHOL, 0.6)
-        assert up > down
-        # exact: the lr offset is stretched by exp(+-skew)
-        h_ii = (CHOL @ CHOL.T)[0, 0]
-        assert up == pytest.approx(0.5 * h_ii * (h * np.exp(0.6)) ** 2)
-        assert down == pytest.approx(0.5 * h_ii * (h * np.exp(-0.6)) ** 2)
-
-
-def test_bowl_symmetric_without_skew():
-    rng = np.random.default_rng(2)
-    delta = rng.normal(size=(200, 3))
-    np.testing.assert_allclose(laws.bowl_loss(1.0, delta, CHOL, 0.0),
-                               laws.bowl_loss(1.0, -delta, CHOL, 0.0), rtol=1e-13)
-
-
-def test_bowl_curvature_is_chol_chol_t_and_pd():
-    # numerical Hessian at the optimum (skew = 0) equals the stated H = chol chol^T
-    h = 1e-3
-    eye = np.eye(3)
-    hess = np.empty((3, 3))
-    for i in range(3):
-        for j in range(3):
-            fpp = laws.bowl_loss(0.0, h * (eye[i] + eye[j]), CHOL)
-            fpm = laws.bowl_loss(0.0, h * (eye[i] - eye[j]), CHOL)
-            fmp = laws.bowl_loss(0.0, h * (-eye[i] + eye[j]), CHOL)
-            fmm = laws.bowl_loss(0.0, -h * (eye[i] + eye[j]), CHOL)
-            hess[i, j] = (fpp - fpm - fmp + fmm) / (4 * h * h)
-    np.testing.assert_allclose(hess, CHOL @ CHOL.T, atol=1e-6)
-    assert np.all(np.linalg.eigvalsh(hess) > 0)
-
-
-def test_bowl_batched_chol():
-    chols = np.stack([CHOL, 2 * CHOL])
-    delta = np.array([[0.1, -0.2, 0.3], [0.1, -0.2, 0.3]])
-    out = laws.bowl_loss(np.array([1.0, 1.0]), delta, chols, np.array([0.0, 0.0]))
-    assert out.shape == (2,)
-    assert out[1] - 1.0 == pytest.approx(4 * (out[0] - 1.0))
 
 
 # --------------------------------------------------------------------------------------
@@ -161,9 +49,9 @@ def test_steplaw_bootstrap_spread_matches_published_exponents_entry():
     """The sds in PUBLISHED_EXPONENTS['steplaw'] are the bootstrap sds, intercepts taken at
     (N_REF, D_REF)."""
     boot = _bootstrap()
-    c_eta = (boot.lr_intercept + boot.lr_coefN * np.log(laws.N_REF)
-             + boot.lr_coefD * np.log(laws.D_REF))
-    c_b = boot.bs_intercept + boot.bs_coefD * np.log(laws.D_REF)
+    c_eta = (boot.lr_intercept + boot.lr_coefN * np.log(core.N_REF)
+             + boot.lr_coefD * np.log(core.D_REF))
+    c_b = boot.bs_intercept + boot.bs_coefD * np.log(core.D_REF)
     pub = laws.PUBLISHED_EXPONENTS["steplaw"]
     assert boot.lr_coefN.std() == pytest.approx(pub["a_n"]["sd"], rel=1e-3)
     assert boot.lr_coefD.std() == pytest.approx(pub["a_d"]["sd"], rel=1e-3)
@@ -195,10 +83,10 @@ def test_steplaw_matches_shared_parametrisation():
     n, d = np.array([2e8, 1e9, 7e9]), np.array([4e9, 1e11, 2e12])
     np.testing.assert_allclose(
         np.log(laws.steplaw_lr_opt(n, d)),
-        laws.log_lr_opt(pub["c_eta"]["mean"], pub["a_n"]["mean"], pub["a_d"]["mean"], n, d))
+        core.law_at(pub["c_eta"]["mean"], pub["a_n"]["mean"], pub["a_d"]["mean"], n, d))
     np.testing.assert_allclose(
         np.log(laws.steplaw_batch_opt(n, d)),
-        laws.log_batch_opt(pub["c_b"]["mean"], pub["b_n"]["mean"], pub["b_d"]["mean"], n, d))
+        core.law_at(pub["c_b"]["mean"], pub["b_n"]["mean"], pub["b_d"]["mean"], n, d))
 
 
 # --------------------------------------------------------------------------------------
@@ -261,10 +149,10 @@ def test_deepseek_default_compute_is_6nd():
     pub = laws.PUBLISHED_EXPONENTS["deepseek"]
     np.testing.assert_allclose(
         np.log(laws.deepseek_lr_opt(n, d)),
-        laws.log_lr_opt(pub["c_eta"]["mean"], pub["a_n"]["mean"], pub["a_d"]["mean"], n, d))
+        core.law_at(pub["c_eta"]["mean"], pub["a_n"]["mean"], pub["a_d"]["mean"], n, d))
     np.testing.assert_allclose(
         np.log(laws.deepseek_batch_opt(n, d)),
-        laws.log_batch_opt(pub["c_b"]["mean"], pub["b_n"]["mean"], pub["b_d"]["mean"], n, d))
+        core.law_at(pub["c_b"]["mean"], pub["b_n"]["mean"], pub["b_d"]["mean"], n, d))
 
 
 # --------------------------------------------------------------------------------------
@@ -300,7 +188,7 @@ def test_powerlines_prior_entry_consistent_with_function():
     pub = laws.PUBLISHED_EXPONENTS["powerlines"]
     n, d = np.array([1e8, 1e9, 3e9]), np.array([2e9, 1e11, 3e12])
     np.testing.assert_allclose(np.log(laws.powerlines_tau_opt(n, d)),
-                               laws.log_tau_opt(pub["c_tau"]["mean"], pub["g_tpp"]["mean"], n, d))
+                               core.tau_at(pub["c_tau"]["mean"], pub["g_tpp"]["mean"], n, d))
 
 
 # --------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Synthetic sweeps with a known truth: the embedded default for the demo, tests and notebooks.
 
 The true optimum of each cell (arch, data_mix, N, D) moves with scale as the power laws of
-:mod:`bayes_scaling.model.laws` (per-arch exponents, per-mix offsets, cell-level scatter); inside a
+:mod:`bayes_scaling.model.core` (per-arch exponents, per-mix offsets, cell-level scatter); inside a
 cell the final loss is an asymmetric bowl in (log lr, log batch, log weight decay) around that
 optimum, runs past a stability edge in lr diverge, and observations carry Gaussian noise.
 Defaults look like the Step Law sweeps: losses 2-3, noise 0.005, bowls about as wide.
@@ -17,7 +17,7 @@ import xarray as xr
 
 from bayes_scaling.data.schema import Sweep, cell_id
 from bayes_scaling.data.validate import from_frame
-from bayes_scaling.model import laws
+from bayes_scaling.model import core
 
 SEQ_LEN = 2048
 
@@ -86,16 +86,15 @@ def _cell_optima(cells: pd.DataFrame, truth: SimulationTruth,
     n, d = cells["n_params"].to_numpy(float), cells["n_tokens"].to_numpy(float)
     pick = lambda name: np.array([getattr(t, name) for t in arch])  # noqa: E731
     k = len(cells)
-    out["log_lr_opt"] = (laws.log_lr_opt(pick("c_eta"), pick("a_n"), pick("a_d"), n, d)
+    out["log_lr_opt"] = (core.law_at(pick("c_eta"), pick("a_n"), pick("a_d"), n, d)
                          + mix[:, 0] + truth.sigma_cell_lr * rng.standard_normal(k))
-    out["log_batch_opt"] = (laws.log_batch_opt(pick("c_b"), pick("b_n"), pick("b_d"), n, d)
+    out["log_batch_opt"] = (core.law_at(pick("c_b"), pick("b_n"), pick("b_d"), n, d)
                             + mix[:, 1] + truth.sigma_cell_batch * rng.standard_normal(k))
-    out["log_tau_opt"] = (laws.log_tau_opt(truth.c_tau, truth.g_tpp, n, d)
+    out["log_tau_opt"] = (core.tau_at(truth.c_tau, truth.g_tpp, n, d)
                           + truth.sigma_cell_tau * rng.standard_normal(k))
-    out["log_weight_decay_opt"] = laws.log_weight_decay_from_tau(
-        out["log_tau_opt"], out["log_lr_opt"], out["log_batch_opt"], d)
-    log_loss = (pick("c_loss") + pick("l_n") * np.log(n / laws.N_REF)
-                + pick("l_d") * np.log(d / laws.D_REF) + mix[:, 2]
+    out["log_weight_decay_opt"] = core.log_weight_decay(
+        out["log_tau_opt"], out["log_lr_opt"], out["log_batch_opt"], np.log(d))
+    log_loss = (core.law_at(pick("c_loss"), pick("l_n"), pick("l_d"), n, d) + mix[:, 2]
                 + truth.sigma_cell_loss * rng.standard_normal(k))
     out["loss_opt"] = np.exp(log_loss)
     out["skew"] = pick("skew")
@@ -138,9 +137,9 @@ def _losses(runs: pd.DataFrame, cell: pd.Series, chol: np.ndarray, truth: Simula
     wd = runs["weight_decay"].to_numpy()
     d_wd = np.where(np.isnan(wd), 0.0, np.log(wd) - cell["log_weight_decay_opt"])
     delta = np.stack([d_lr, d_b, d_wd], axis=-1)
-    loss = laws.bowl_loss(cell["loss_opt"], delta, chol, cell["skew"])
+    loss = core.bowl_loss_matrix(cell["loss_opt"], delta, chol, cell["skew"])
     loss = loss + truth.noise * rng.standard_normal(loss.size)
-    return np.where(d_lr > truth.diverge_log_lr, np.nan, loss)
+    return np.where(core.diverges(d_lr, truth.diverge_log_lr), np.nan, loss)
 
 
 def simulate_sweep(seed: int = 0, *, cells: pd.DataFrame | None = None,
@@ -210,7 +209,7 @@ def truth_dataset(truth: SimulationTruth, optima: pd.DataFrame, chols: np.ndarra
         coords={"arch": archs, "mix": mixes, "cell": ids,
                 "dim_row": ["lr", "batch", "weight_decay"],
                 "dim_col": ["lr", "batch", "weight_decay"]},
-        attrs={"seed": seed, "n_ref": laws.N_REF, "d_ref": laws.D_REF, "tpp_ref": laws.TPP_REF,
+        attrs={"seed": seed, "n_ref": core.N_REF, "d_ref": core.D_REF, "tpp_ref": core.TPP_REF,
                "description": "true parameters of a bayes_scaling simulated sweep"},
     )
     return ds

@@ -14,23 +14,18 @@ posterior draw and label, shared by every cell and the target that carry that la
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from bayes_scaling.errors import CandidateError
-from bayes_scaling.model import laws
-from bayes_scaling.model.spec import Spec, spec_from_json
-from bayes_scaling.predict.draws import as_targets, check_archs
+from bayes_scaling.model import core
+from bayes_scaling.predict.draws import Draws, as_targets, new_cell_draws
 
 DEFAULT_SEQ_LEN = 2048
 RUN_COLUMNS = ("arch", "data_mix", "n_params", "n_tokens", "lr", "batch_tokens")
-INTERCEPTS = {"lr": "c_eta", "batch": "c_batch", "loss": "c_loss"}
-EXPONENTS = {"lr": ("a_n", "a_d"), "batch": ("b_n", "b_d"), "loss": ("l_n", "l_d")}
 
 
 
@@ -76,91 +71,6 @@ def _positive(col: pd.Series, name: str) -> pd.Series:
     return vals
 
 
-def _stable_seed(*parts: object) -> int:
-    text = json.dumps([str(p) for p in parts])
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
-
-
-@dataclass
-class Draws:
-    """A thinned, flattened set of posterior draws with label-aware accessors."""
-
-    post: xr.Dataset
-    index: np.ndarray
-    spec: Spec
-    dims: tuple[str, ...]
-    cells: pd.DataFrame
-    seed: int
-    _shared: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_posterior(cls, posterior: xr.DataTree, n_draws: int | None, seed: int) -> Draws:
-        from bayes_scaling.model.fit import posterior_cells  # local: keeps this module light
-
-        post = posterior["posterior"].to_dataset()
-        total = post.sizes["chain"] * post.sizes["draw"]
-        n = total if not n_draws or n_draws >= total else n_draws
-        index = np.unique(np.linspace(0, total - 1, n).round().astype(int))
-        return cls(post=post, index=index, spec=spec_from_json(posterior.attrs["spec_json"]),
-                   dims=tuple(json.loads(posterior.attrs["dims"])),
-                   cells=posterior_cells(posterior), seed=seed)
-
-    @property
-    def n(self) -> int:
-        return len(self.index)
-
-    def get(self, name: str, **sel: str) -> np.ndarray:
-        """Variable ``name`` (optionally at labels) as (S, remaining dims...)."""
-        da = self.post[name].sel(**sel) if sel else self.post[name]
-        da = da.transpose("chain", "draw", ...)
-        return da.to_numpy().reshape(-1, *da.shape[2:])[self.index]
-
-    def z(self, *key: object, shape: tuple[int, ...] = ()) -> np.ndarray:
-        """Standard normal draws (S, *shape) fixed per key: shared by all cells using it."""
-        full = (*key, shape)
-        if full not in self._shared:
-            rng = np.random.default_rng([self.seed, _stable_seed(*key)])
-            self._shared[full] = rng.standard_normal((self.n, *shape))
-        return self._shared[full]
-
-    def known(self, coord: str) -> list[str]:
-        return [str(v) for v in self.post[coord].to_numpy()]
-
-    def by_arch(self, name: str, arch: str, sd_name: str | None = None) -> np.ndarray:
-        """A per-arch variable; an unseen arch draws around the population mean (shared)."""
-        if arch in self.known("arch"):
-            return self.get(name, arch=arch)
-        if sd_name and f"mu_{name}" in self.post and sd_name in self.post:
-            return self.get(f"mu_{name}") + self.get(sd_name) * self.z(name, arch)
-        return self.get(name).mean(axis=1)
-
-    def intercept(self, name: str, arch: str, mix: str) -> np.ndarray:
-        """c[arch, mix] at the reference; unseen mixes/archs draw their offsets (shared)."""
-        archs, mixes = self.known("arch"), self.known("mix")
-        if arch in archs and mix in mixes:
-            return self.get(name, arch=arch, mix=mix)
-        base = (self.get(f"{name}_arch", arch=arch) if arch in archs else
-                self.get(f"{name}_arch").mean(axis=1)
-                + self.spec.priors[f"{name}_arch"].sigma * self.z(name, "arch", arch))
-        if mix in mixes:
-            return base + self.get(name, arch=archs[0], mix=mix) - self.get(
-                f"{name}_arch", arch=archs[0])
-        return base + self.get(f"sd_mix_{name}") * self.z(name, "mix", mix)
-
-    def law_mean(self, q: str, arch: str, mix: str, n_params: float, n_tokens: float
-                 ) -> np.ndarray:
-        """Law (no cell residual) for q in lr, batch, loss (log scale), per draw (S,)."""
-        ea, eb = EXPONENTS[q]
-        sd = "sd_arch_loss_exponent" if q == "loss" else "sd_arch_exponent"
-        return (self.intercept(INTERCEPTS[q], arch, mix)
-                + self.by_arch(ea, arch, sd) * np.log(n_params / laws.N_REF)
-                + self.by_arch(eb, arch, sd) * np.log(n_tokens / laws.D_REF))
-
-    def tau_mean(self, n_params: float, n_tokens: float) -> np.ndarray:
-        return self.get("c_tau") + self.get("g_tpp") * np.log(
-            n_tokens / n_params / laws.TPP_REF)
-
-
 @dataclass(frozen=True)
 class CellEffects:
     """One cell's effects per draw: opt (S, M, k) log lr/batch[/wd] optima, loss_opt (S, M),
@@ -195,26 +105,15 @@ def existing_cell(d: Draws, cell: str) -> CellEffects:
 
 def new_cell(d: Draws, arch: str, mix: str, n_params: float, n_tokens: float,
              n_inner: int) -> CellEffects:
-    """Effects of an unfitted cell: the law from each draw plus ``n_inner`` residual samples."""
-    k = len(d.dims)
-    rng = np.random.default_rng([d.seed, _stable_seed("cell", arch, mix, n_params, n_tokens)])
-    z = rng.standard_normal((4 + k, d.n, n_inner))
-    sig = {q: d.get(f"sigma_cell_{q}")[:, None] for q in ("lr", "batch", "tau", "loss")}
-    lr = d.law_mean("lr", arch, mix, n_params, n_tokens)[:, None] + sig["lr"] * z[0]
-    batch = d.law_mean("batch", arch, mix, n_params, n_tokens)[:, None] + sig["batch"] * z[1]
-    cols = [lr, batch]
-    if k == 3:
-        tau = d.tau_mean(n_params, n_tokens)[:, None] + sig["tau"] * z[2]
-        cols.append(batch - lr - tau - np.log(n_tokens))
-    log_loss = d.law_mean("loss", arch, mix, n_params, n_tokens)[:, None] + sig["loss"] * z[3]
-    mu_diag = d.by_arch("mu_log_chol_diag", arch)
-    diag = np.exp(mu_diag[:, None, :] + d.get("sd_log_chol_diag")[:, None, :]
-                  * np.moveaxis(z[4:], 0, -1))
-    skew = d.by_arch("skew", arch) if "skew" in d.post else np.zeros(d.n)
+    """Effects of an unfitted cell: the law from each draw plus ``n_inner`` residual samples
+    (:func:`bayes_scaling.predict.draws.new_cell_draws`)."""
+    e = new_cell_draws(d, arch, mix, n_params, n_tokens, n_inner)
+    names = {"lr": "log_lr_opt", "batch": "log_batch_opt", "weight_decay": "log_weight_decay_opt"}
     return CellEffects(key=(arch, mix, float(n_params), float(n_tokens)), existing=False,
-                       opt=np.stack(cols, axis=-1), loss_opt=np.exp(log_loss), chol_diag=diag,
-                       chol_offdiag=d.by_arch("chol_offdiag", arch), skew=skew,
-                       noise=d.by_arch("noise", arch), best_loss=np.inf)
+                       opt=np.stack([e[names[q]] for q in d.dims], axis=-1),
+                       loss_opt=np.exp(e["log_loss_opt"]), chol_diag=e["chol_diag"],
+                       chol_offdiag=e["chol_offdiag"], skew=e["skew"], noise=e["noise"],
+                       best_loss=np.inf)
 
 
 def target_effects(d: Draws, target: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -228,7 +127,7 @@ def target_effects(d: Draws, target: pd.Series) -> tuple[np.ndarray, np.ndarray]
         cov = np.zeros((d.n, 2, 2))
         cov[:, 0, 0], cov[:, 1, 1] = s_lr, s_b
         return np.stack([m_lr, m_b], axis=-1), cov
-    m_wd = m_b - m_lr - d.tau_mean(n, dtok) - np.log(dtok)
+    m_wd = core.log_weight_decay(d.tau_mean(n, dtok), m_lr, m_b, np.log(dtok))
     cov = np.zeros((d.n, 3, 3))
     cov[:, 0, 0], cov[:, 1, 1], cov[:, 2, 2] = s_lr, s_b, s_lr + s_b + s_tau
     cov[:, 0, 2] = cov[:, 2, 0] = -s_lr
@@ -255,7 +154,7 @@ def cell_optimum(effects: CellEffects) -> np.ndarray:
     return np.median(effects.opt.reshape(-1, effects.opt.shape[-1]), axis=0)
 
 
-def default_candidates(posterior: xr.DataTree, target: pd.DataFrame | dict, *,
+def default_candidates(posterior: xr.DataTree | Draws, target: pd.DataFrame | dict, *,
                        max_fraction: float = 0.1, size_ratio: float = float(np.sqrt(2.0)),
                        tokens_per_param: tuple[float, ...] = (10.0, 20.0, 100.0),
                        lr_offsets: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0),
@@ -271,10 +170,12 @@ def default_candidates(posterior: xr.DataTree, target: pd.DataFrame | dict, *,
     (step ``sweep_lr_step``), a 5-run cross (adds batch +-``sweep_batch_step``) and a 6-run
     box (the lr line at batch +-``sweep_batch_step`` / 2). Mini-sweeps inform a new cell far
     more than single runs: its loss at the optimum is unknown, so differences carry the news.
-    Weight decay (when the fit has it) is set at the predicted optimum."""
+    Weight decay (when the fit has it) is set at the predicted optimum. ``posterior`` may be
+    already-extracted :class:`Draws` (``n_draws`` and ``seed`` are then theirs)."""
     t = as_targets(target).iloc[0]
-    d = Draws.from_posterior(posterior, n_draws, seed)
-    check_archs(posterior, as_targets(target))
+    d = (posterior if isinstance(posterior, Draws)
+         else Draws.from_posterior(posterior, n_draws, seed))
+    d.check_archs(as_targets(target))
     seq = int(d.cells["seq_len"].mode().iloc[0]) if len(d.cells) else DEFAULT_SEQ_LEN
     n_min = float(d.cells["n_params"].min()) if len(d.cells) else t["n_params"] / 1e3
     n_top = max_fraction * t["n_params"]

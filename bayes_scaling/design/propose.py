@@ -28,111 +28,27 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.special import gammaln, log_ndtr, logsumexp
 
-from bayes_scaling.design.candidates import (
-    CellEffects,
-    Draws,
-    as_candidates,
-    default_candidates,
-    existing_cell,
-    match_cells,
-    new_cell,
-    target_effects,
+from bayes_scaling.design.candidates import as_candidates, default_candidates
+from bayes_scaling.design.outcomes import condition, rescore
+from bayes_scaling.design.problem import (
+    Problem,
+    State,
+    build_problem,
+    cell_bowl,
+    normalise,
+    target_cov,
 )
-from bayes_scaling.predict.draws import as_targets, check_archs
+from bayes_scaling.model import core
+from bayes_scaling.predict.draws import Draws, as_targets
 
 Z90 = 1.6448536269514722
-OFFDIAG = {(1, 0): 0, (2, 0): 1, (2, 1): 2}
-
-
-@dataclass
-class _Problem:
-    d: Draws
-    cells: list[CellEffects]
-    t_mean: np.ndarray
-    t_cov: np.ndarray
-    table: pd.DataFrame
-    groups: pd.Index
-    g_cell: np.ndarray
-    g_u: np.ndarray
-    g_valid: np.ndarray
-    g_cost: np.ndarray
-    window: float
-    diverge: float
-
-
-@dataclass
-class _State:
-    logw: np.ndarray
-    inner: dict[int, np.ndarray]
-    """Per touched new cell: log weights (S, M) of its residual samples (normalised per s)."""
-
-
-def _bowl(opt, loss_opt, diag, off, skew, u):
-    """Model bowl loss and log-lr offset; arrays broadcast over leading dims, last = dim."""
-    k = opt.shape[-1]
-    d_lr = u[..., 0] - opt[..., 0]
-    deltas = [d_lr * np.exp(np.where(d_lr > 0, skew, -skew)), u[..., 1] - opt[..., 1]]
-    if k == 3:
-        deltas.append(np.where(np.isnan(u[..., 2]), 0.0, u[..., 2] - opt[..., 2]))
-    quad = 0.0
-    for j in range(k):
-        z = diag[..., j] * deltas[j]
-        for i in range(j + 1, k):
-            z = z + off[..., OFFDIAG[(i, j)]] * deltas[i]
-        quad = quad + z**2
-    return loss_opt + 0.5 * quad, d_lr
-
-
-def _gauss_summary(w: np.ndarray, p: _Problem) -> np.ndarray:
-    """Target covariance (..., k, k) under weights w (..., S), Rao-Blackwellised; the spread
-    of the law means gets the reliability-weights correction 1 / (1 - sum w^2), so that a
-    few effective draws do not pass for information."""
-    mean = w @ p.t_mean
-    second = np.einsum("...s,sk,sl->...kl", w, p.t_mean, p.t_mean)
-    within = np.einsum("...s,skl->...kl", w, p.t_cov)
-    spread = second - mean[..., :, None] * mean[..., None, :]
-    unbias = 1.0 / np.maximum(1.0 - (w**2).sum(-1), 1e-3)
-    return within + spread * unbias[..., None, None]
-
-
-def _normalise(logw: np.ndarray) -> np.ndarray:
-    return np.exp(logw - logsumexp(logw, axis=-1, keepdims=True))
-
-
-def _build(posterior: xr.DataTree, target: pd.DataFrame, table: pd.DataFrame, *,
-           n_draws: int, n_inner: int, seed: int, diverge: float) -> _Problem:
-    d = Draws.from_posterior(posterior, n_draws, seed)
-    t_mean, t_cov = target_effects(d, target.iloc[0])
-    table = table.assign(cell_id=match_cells(d, table).to_numpy())
-    keys = table[["cell_id", "arch", "data_mix", "n_params", "n_tokens"]].astype(str).agg(
-        "/".join, axis=1)
-    codes, uniq = pd.factorize(keys)
-    cells = []
-    for first in [int(np.flatnonzero(codes == c)[0]) for c in range(len(uniq))]:
-        r = table.iloc[first]
-        cells.append(existing_cell(d, r["cell_id"]) if r["cell_id"] else new_cell(
-            d, r["arch"], r["data_mix"], float(r["n_params"]), float(r["n_tokens"]), n_inner))
-    gcodes, groups = pd.factorize(table["group"])
-    size = np.bincount(gcodes)
-    g_cell = np.zeros((len(groups), size.max()), int)
-    g_u = np.full((len(groups), size.max(), 3), np.nan)
-    g_valid = np.zeros(g_cell.shape, bool)
-    pos = pd.Series(gcodes).groupby(gcodes).cumcount().to_numpy()
-    g_cell[gcodes, pos], g_valid[gcodes, pos] = codes, True
-    g_u[gcodes, pos] = np.log(table[["lr", "batch_tokens", "weight_decay"]].to_numpy(float))
-    g_u[~g_valid, :2] = 0.0
-    cost = np.bincount(gcodes, weights=table["cost_flops"].to_numpy(float))
-    return _Problem(d=d, cells=cells, t_mean=t_mean, t_cov=t_cov, table=table, groups=groups,
-                    g_cell=g_cell, g_u=g_u, g_valid=g_valid, g_cost=cost,
-                    window=d.spec.window, diverge=diverge)
 
 
 # ----------------------------------------------------------------------------- screen
-def _screen_arrays(p: _Problem, state: _State, rng: np.random.Generator) -> dict:
+def _screen_arrays(p: Problem, state: State, rng: np.random.Generator) -> dict:
     """One residual sample per draw and cell (the weighted pick for fantasised cells)."""
-    w = _normalise(state.logw)
+    w = normalise(state.logw)
     picks = []
     for i in range(len(p.cells)):
         m = np.zeros(p.d.n, int)
@@ -152,13 +68,13 @@ def _screen_arrays(p: _Problem, state: _State, rng: np.random.Generator) -> dict
             "best": np.array([c.best_loss for c in p.cells])}
 
 
-def _screen(p: _Problem, state: _State, idx: np.ndarray, rng: np.random.Generator,
+def _screen(p: Problem, state: State, idx: np.ndarray, rng: np.random.Generator,
             chunk: int = 400) -> tuple[np.ndarray, np.ndarray]:
     """Linear-Gaussian EIG (nats) of groups ``idx`` and the target covariance after each."""
     a = _screen_arrays(p, state, rng)
     w = a["w"]
     tc = p.t_mean - w @ p.t_mean
-    cov0 = _gauss_summary(w, p)
+    cov0 = target_cov(w, p)
     post = np.zeros((len(idx), *cov0.shape))
     size = p.g_valid[idx].sum(1)
     # groups of equal size together (valid runs come first), in chunks
@@ -167,13 +83,14 @@ def _screen(p: _Problem, state: _State, idx: np.ndarray, rng: np.random.Generato
     for rows, r in batches:
         g = idx[rows]
         cg, valid, u = p.g_cell[g, :r], p.g_valid[g, :r], p.g_u[g, :r][:, :, None, :]
-        mu, d_lr = _bowl(a["opt"][cg], a["loss"][cg], a["diag"][cg], a["off"][cg],
+        mu, d_lr = cell_bowl(a["opt"][cg], a["loss"][cg], a["diag"][cg], a["off"][cg],
                          a["skew"][cg], u)
-        finite = valid[..., None] & (d_lr <= p.diverge)
+        diverged = core.diverges(d_lr, p.diverge)
+        finite = valid[..., None] & ~diverged
         same = cg[:, :, None] == cg[:, None, :]
         low = np.where(same[..., None] & finite[:, None, :, :], mu[:, None, :, :], np.inf).min(2)
-        edge = (1 + p.window) * np.minimum(a["best"][cg][..., None], low)
-        y = np.where((d_lr > p.diverge) | (mu > edge), edge, mu)
+        edge = core.window_edge(np.minimum(a["best"][cg][..., None], low), p.window)
+        y = np.where(core.is_censored(mu, ~diverged, edge), edge, mu)
         y = np.where(np.isfinite(edge) & valid[..., None], y, 0.0)
         yc = y - (y * w).sum(-1, keepdims=True)
         c_ty = np.einsum("grs,s,sk->grk", yc, w, tc)
@@ -185,102 +102,8 @@ def _screen(p: _Problem, state: _State, idx: np.ndarray, rng: np.random.Generato
     return eig, post
 
 
-# ----------------------------------------------------------------------------- reweighting
-def _simulate_loglik(p: _Problem, state: _State, g: int, rng: np.random.Generator,
-                     n_out: int) -> list[tuple[int, np.ndarray]]:
-    """Simulate ``n_out`` outcomes of group g; per cell of the group, the log-likelihood
-    (n_out, S, M) of each outcome under every draw and residual sample (model's likelihood)."""
-    d, spec = p.d, p.d.spec
-    w = _normalise(state.logw)
-    s_j = rng.choice(d.n, size=n_out, p=w)
-    runs = np.flatnonzero(p.g_valid[g])
-    cell_of = p.g_cell[g, runs]
-    y = np.zeros((n_out, len(runs)))
-    cens = np.zeros_like(y, dtype=bool)
-    out, mus = [], {}
-    for c in np.unique(cell_of):
-        r = runs[cell_of == c]
-        eff = p.cells[c]
-        mu, d_lr = _bowl(eff.opt[:, :, None, :], eff.loss_opt[..., None],
-                         eff.chol_diag[:, :, None, :], eff.chol_offdiag[:, None, None, :],
-                         eff.skew[:, None, None], p.g_u[g, r])
-        log_in = state.inner.get(c, np.full(eff.opt.shape[:2], -np.log(eff.opt.shape[1])))
-        m_j = np.array([rng.choice(eff.opt.shape[1], p=np.exp(log_in[s])) for s in s_j])
-        eps = (rng.standard_t(spec.nu, size=(n_out, len(r))) if spec.likelihood == "student_t"
-               else rng.standard_normal((n_out, len(r))))
-        yc = mu[s_j, m_j] + eff.noise[s_j, None] * eps
-        diverged = d_lr[s_j, m_j] > p.diverge
-        low = np.where(diverged, np.inf, yc).min(1, keepdims=True)
-        edge = (1 + p.window) * np.minimum(eff.best_loss, low)
-        mask = np.isin(runs, r)
-        informative = np.isfinite(edge[:, 0])
-        y[:, mask] = np.where(informative[:, None],
-                              np.where(diverged | (yc > edge), edge, yc), 0.0)
-        cens[:, mask] = diverged | (yc > edge)
-        mus[c] = (mu, mask, informative)
-    for c, (mu, mask, informative) in mus.items():
-        sd = p.cells[c].noise[None, :, None, None]
-        yy, cc = y[:, None, None, mask], cens[:, None, None, mask]
-        z = (yy - mu[None]) / sd
-        if spec.likelihood == "student_t":
-            nu = spec.nu
-            obs = (gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * np.log(nu * np.pi)
-                   - np.log(sd) - (nu + 1) / 2 * np.log1p(z**2 / nu))
-        else:
-            obs = -0.5 * z**2 - np.log(sd) - 0.5 * np.log(2 * np.pi)
-        ll = np.where(cc, log_ndtr(-z), obs).sum(-1)
-        out.append((c, np.where(informative[:, None, None], ll, 0.0)))
-    return out
-
-
-def _reweight(p: _Problem, state: _State, lls: list[tuple[int, np.ndarray]],
-              beta: float = 1.0) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """Posterior log weights (J, S) and updated inner log weights after the outcomes."""
-    logw = state.logw[None, :]
-    inner = {}
-    for c, ll in lls:
-        m = ll.shape[-1]
-        log_in = state.inner.get(c, np.full(ll.shape[1:], -np.log(m)))
-        joint = log_in[None] + beta * ll
-        marg = logsumexp(joint, axis=-1)
-        logw = logw + marg
-        if m > 1:
-            inner[c] = joint - marg[..., None]
-    return logw - logsumexp(logw, axis=-1, keepdims=True), inner
-
-
-def _rescore(p: _Problem, state: _State, g: int, rng: np.random.Generator,
-             n_out: int) -> tuple[float, np.ndarray, float]:
-    """Information gain (nats) of the expected target covariance after the outcomes (by
-    importance reweighting), that covariance, and the mean ESS of the weights."""
-    logw, _ = _reweight(p, state, _simulate_loglik(p, state, g, rng, n_out))
-    w = np.exp(logw)
-    after = _gauss_summary(w, p).mean(0)
-    cov0 = _gauss_summary(_normalise(state.logw), p)
-    eig = 0.5 * (np.linalg.slogdet(cov0)[1] - np.linalg.slogdet(after)[1])
-    return float(eig), after, float((1 / (w**2).sum(-1)).mean())
-
-
-def _condition(p: _Problem, state: _State, g: int, rng: np.random.Generator,
-               ess_floor: float) -> _State:
-    """Condition on one fantasised outcome of group g (tempered to keep ESS >= floor)."""
-    lls = _simulate_loglik(p, state, g, rng, 1)
-    ess = lambda b: 1 / (_normalise(_reweight(p, state, lls, b)[0][0]) ** 2).sum()  # noqa: E731
-    beta, floor = 1.0, ess_floor * p.d.n
-    if ess(1.0) < floor:
-        lo, hi = 0.0, 1.0
-        for _ in range(30):
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if ess(mid) >= floor else (lo, mid)
-        beta = lo
-    logw, inner = _reweight(p, state, lls, beta)
-    merged = dict(state.inner)
-    merged.update({c: v[0] for c, v in inner.items()})
-    return _State(logw=logw[0], inner=merged)
-
-
 # ----------------------------------------------------------------------------- propose
-def _group_rows(p: _Problem, g: int, eig: float, before: np.ndarray, after: np.ndarray,
+def _group_rows(p: Problem, g: int, eig: float, before: np.ndarray, after: np.ndarray,
                 ess: float, how: str) -> dict:
     row = {"group": p.groups[g], "eig_nats": eig, "score": eig / p.g_cost[g],
            "group_cost_flops": p.g_cost[g], "ess": ess, "scored_by": how}
@@ -298,10 +121,10 @@ class _Path:
     total_eig: float
 
 
-def _greedy(p: _Problem, k: int, budget: float, seed: int, per_flop: bool, n_rescore: int,
+def _greedy(p: Problem, k: int, budget: float, seed: int, per_flop: bool, n_rescore: int,
             n_outcomes: int, ess_floor: float) -> _Path:
     """Greedy picks (by EIG per FLOP, or by EIG) with fantasised outcomes between picks."""
-    state = _State(logw=np.full(p.d.n, -np.log(p.d.n)), inner={})
+    state = State(logw=np.full(p.d.n, -np.log(p.d.n)), inner={})
     path = _Path([], {}, {}, 0.0)
     for pick in range(k):
         eligible = np.flatnonzero((p.g_cost <= (budget - p.g_cost[path.chosen].sum())
@@ -309,11 +132,11 @@ def _greedy(p: _Problem, k: int, budget: float, seed: int, per_flop: bool, n_res
                                                              path.chosen))
         if not len(eligible):
             break
-        cov0 = _gauss_summary(_normalise(state.logw), p)
+        cov0 = target_cov(normalise(state.logw), p)
         eig_s, post_s = _screen(p, state, eligible, np.random.default_rng([seed, pick, 1]))
         div = p.g_cost if per_flop else np.ones_like(p.g_cost)
         order = np.argsort(-eig_s / div[eligible], kind="stable")
-        rescored = {int(eligible[j]): _rescore(p, state, int(eligible[j]),
+        rescored = {int(eligible[j]): rescore(p, state, int(eligible[j]),
                                                np.random.default_rng([seed, pick]), n_outcomes)
                     for j in order[:n_rescore]}
         best = max(rescored, key=lambda g: rescored[g][0] / div[g])
@@ -327,7 +150,7 @@ def _greedy(p: _Problem, k: int, budget: float, seed: int, per_flop: bool, n_res
         path.total_eig += rescored[best][0]
         path.chosen.append(best)
         if pick < k - 1:
-            state = _condition(p, state, best, np.random.default_rng([seed, pick, 2]),
+            state = condition(p, state, best, np.random.default_rng([seed, pick, 2]),
                                ess_floor)
     return path
 
@@ -374,12 +197,12 @@ def propose(posterior: xr.DataTree, target: pd.DataFrame | dict,
     if k < 1 or objective not in ("auto", "per_flop", "total"):
         raise ValueError(f"propose: need k >= 1 and objective auto/per_flop/total, got "
                          f"k={k}, objective={objective!r}")
-    check_archs(posterior, target)
-    table = (default_candidates(posterior, target, seed=seed) if candidates is None
+    draws = Draws.from_posterior(posterior, n_draws, seed)
+    draws.check_archs(target)
+    table = (default_candidates(draws, target) if candidates is None
              else as_candidates(candidates))
-    check_archs(posterior, table)
-    p = _build(posterior, target, table, n_draws=n_draws, n_inner=n_inner, seed=seed,
-               diverge=diverge_log_lr)
+    draws.check_archs(table)
+    p = build_problem(draws, target, table, n_inner=n_inner, diverge=diverge_log_lr)
     budget = np.inf if budget_flops is None else float(budget_flops)
     run = lambda per_flop: _greedy(p, k, budget, seed, per_flop, n_rescore,  # noqa: E731
                                    n_outcomes, ess_floor)
@@ -394,7 +217,7 @@ def propose(posterior: xr.DataTree, target: pd.DataFrame | dict,
     return _ranked(p, rows, best.chosen, target, budget_flops)
 
 
-def _ranked(p: _Problem, rows: dict[int, dict], chosen: list[int], target: pd.DataFrame,
+def _ranked(p: Problem, rows: dict[int, dict], chosen: list[int], target: pd.DataFrame,
             budget_flops: float | None) -> pd.DataFrame:
     """Assemble the run-level ranked table."""
     per_group = pd.DataFrame([rows.get(g, {"group": p.groups[g], "group_cost_flops":

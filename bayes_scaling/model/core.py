@@ -59,6 +59,18 @@ def tau_mean(c_tau: Any, g_tpp: Any, x_tpp: Any) -> Any:
     return c_tau + g_tpp * x_tpp
 
 
+def law_at(intercept: Any, slope_n: Any, slope_d: Any, n_params: Any, n_tokens: Any) -> Any:
+    """:func:`law_mean` at sizes (N, D) in natural units (numpy)."""
+    x_n, x_d, _ = log_scale(np.asarray(n_params, float), np.asarray(n_tokens, float))
+    return law_mean(np.asarray(intercept), np.asarray(slope_n), np.asarray(slope_d), x_n, x_d)
+
+
+def tau_at(c_tau: Any, g_tpp: Any, n_params: Any, n_tokens: Any) -> Any:
+    """:func:`tau_mean` at sizes (N, D) in natural units (numpy)."""
+    x_tpp = log_scale(np.asarray(n_params, float), np.asarray(n_tokens, float))[2]
+    return tau_mean(np.asarray(c_tau), np.asarray(g_tpp), x_tpp)
+
+
 def log_weight_decay(log_tau: Any, log_lr: Any, log_batch: Any, log_tokens: Any) -> Any:
     """AdamW timescale tau = B / (lr lambda D)  =>  log lambda = log B - log lr - log tau - log D.
 
@@ -138,6 +150,17 @@ def bowl_loss_array(loss_opt: Any, delta: np.ndarray, chol_diag: np.ndarray,
                      [np.asarray(chol_diag)[..., j] for j in range(k)],
                      [np.asarray(chol_offdiag)[..., p] for p in range(k * (k - 1) // 2)],
                      np.asarray(skew, dtype=float))
+
+
+def bowl_loss_matrix(loss_opt: Any, delta: np.ndarray, chol: np.ndarray,
+                     skew: Any = 0.0) -> np.ndarray:
+    """:func:`bowl_loss` with the curvature factor given as a lower-triangular matrix
+    (..., k, k) (:func:`chol_matrix`'s inverse); delta (..., k)."""
+    chol = np.asarray(chol, dtype=float)
+    k = chol.shape[-1]
+    rows, cols = zip(*offdiag_pairs(k), strict=True) if k > 1 else ((), ())
+    diag = np.diagonal(chol, axis1=-2, axis2=-1)
+    return bowl_loss_array(loss_opt, delta, diag, chol[..., list(rows), list(cols)], skew)
 
 
 # ----------------------------------------------------------------------------- censoring

@@ -1,25 +1,38 @@
-"""Posterior predictive draws of a NEW cell's effects at a target (arch, mix, N, D).
+"""Posterior draws at cells the fit has not seen: the law at any (arch, mix, N, D) plus a new
+cell's own residuals, from the formulas of :mod:`bayes_scaling.model.core`.
 
-The cell-level scatter of the laws is part of every draw (a new cell's optimum is the law
-plus its own residual), unseen data mixes draw their offset from the mix population, and an
-unseen arch draws its exponents from the arch population (only when the spec allows it).
+The one place for the rules of prediction:
+- a fitted (arch, mix) uses its own intercept; a fitted arch with an unseen mix adds a mix
+  offset drawn from N(0, sd_mix_<intercept>);
+- an unseen arch (only where the spec allows it) draws its exponents around their population
+  means (sd_arch_exponent), its intercepts from their prior spread around the fitted archs'
+  mean, and takes the fitted archs' mean curvature, skew and noise;
+- a new cell's optimum is the law plus the cell-level scatter (sigma_cell_*); its curvature is
+  drawn around its arch's mean.
+Draws of unseen labels are fixed per (posterior draw, label), so every cell and target that
+carries a label shares them (a small run's outcome informs the target through them).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from bayes_scaling.errors import TargetError
-from bayes_scaling.model import laws
+from bayes_scaling.model import core
 from bayes_scaling.model.spec import Spec, spec_from_json
 
 TARGET_COLUMNS = ("arch", "data_mix", "n_params", "n_tokens")
 SAMPLE_DIMS = ("chain", "draw")
-
+INTERCEPTS = {"lr": "c_eta", "batch": "c_batch", "loss": "c_loss"}
+"""Quantity -> its intercept's model name (exponents: :data:`core.LAWS`)."""
+NEW_CELL_VARS = ("log_lr_opt", "log_batch_opt", "log_tau_opt", "log_weight_decay_opt",
+                 "log_loss_opt", "chol_diag", "chol_offdiag", "skew", "noise")
 
 
 def as_targets(targets: pd.DataFrame | dict) -> pd.DataFrame:
@@ -41,120 +54,154 @@ def as_targets(targets: pd.DataFrame | dict) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def _norm(rng: np.random.Generator, like: xr.DataArray, target: xr.DataArray) -> xr.DataArray:
-    """Standard normal draws with the sample dims of ``like`` and the target dim."""
-    shape = (*like.shape, target.size)
-    return xr.DataArray(rng.standard_normal(shape), dims=(*like.dims, "target"))
+def stable_seed(*parts: object) -> int:
+    """A 64-bit seed from labels (stable across processes, unlike ``hash``)."""
+    text = json.dumps([str(p) for p in parts])
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 
 
-def _by_arch(post: xr.Dataset, name: str, archs: list[str], spec: Spec,
-             rng: np.random.Generator, sd_name: str | None) -> xr.DataArray:
-    """A per-arch variable at each target's arch; unseen archs draw from the population."""
-    known = list(post["arch"].values)
-    parts = []
-    for a in archs:
-        if a in known:
-            parts.append(post[name].sel(arch=a, drop=True))
-        elif sd_name is not None and f"mu_{name}" in post:
-            z = rng.standard_normal(post[f"mu_{name}"].shape)
-            parts.append(post[f"mu_{name}"] + post[sd_name] * z)
-        else:  # intercepts and curvature of an unseen arch: the average arch
-            parts.append(post[name].mean("arch"))
-    return xr.concat(parts, dim="target")
+@dataclass
+class Draws:
+    """A (thinned) flattened set of posterior draws, S of them, with label-aware accessors."""
+
+    post: xr.Dataset
+    index: np.ndarray
+    spec: Spec
+    dims: tuple[str, ...]
+    cells: pd.DataFrame
+    seed: int
+    _shared: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_posterior(cls, posterior: xr.DataTree, n_draws: int | None = None,
+                       seed: int = 0) -> Draws:
+        """Every draw (``n_draws`` None) or ``n_draws`` evenly spaced ones."""
+        from bayes_scaling.model.fit import posterior_cells  # local: keeps this module light
+
+        post = posterior["posterior"].to_dataset()
+        total = post.sizes["chain"] * post.sizes["draw"]
+        n = total if not n_draws or n_draws >= total else n_draws
+        index = np.unique(np.linspace(0, total - 1, n).round().astype(int))
+        return cls(post=post, index=index, spec=spec_from_json(posterior.attrs["spec_json"]),
+                   dims=tuple(json.loads(posterior.attrs["dims"])),
+                   cells=posterior_cells(posterior), seed=seed)
+
+    @property
+    def n(self) -> int:
+        return len(self.index)
+
+    def get(self, name: str, **sel: str) -> np.ndarray:
+        """Variable ``name`` (optionally at labels) as (S, remaining dims...)."""
+        da = self.post[name].sel(**sel) if sel else self.post[name]
+        da = da.transpose("chain", "draw", ...)
+        return da.to_numpy().reshape(-1, *da.shape[2:])[self.index]
+
+    def z(self, *key: object, shape: tuple[int, ...] = ()) -> np.ndarray:
+        """Standard normal draws (S, *shape) fixed per key: shared by all cells using it."""
+        full = (*key, shape)
+        if full not in self._shared:
+            rng = np.random.default_rng([self.seed, stable_seed(*key)])
+            self._shared[full] = rng.standard_normal((self.n, *shape))
+        return self._shared[full]
+
+    def known(self, coord: str) -> list[str]:
+        return [str(v) for v in self.post[coord].to_numpy()]
+
+    def check_archs(self, targets: pd.DataFrame) -> None:
+        """Fail clearly on an unseen arch unless the spec allows it."""
+        unseen = sorted(set(targets["arch"]) - set(self.known("arch")))
+        if unseen and not self.spec.allow_unseen_arch:
+            raise TargetError(f"targets: arch {unseen} not in the fitted data (known: "
+                              f"{sorted(self.known('arch'))}); set data.allow_unseen_arch = "
+                              f"true in the spec to draw an unseen arch from the population")
+
+    def by_arch(self, name: str, arch: str, sd_name: str | None = None) -> np.ndarray:
+        """A per-arch variable; an unseen arch draws around the population mean (shared), or
+        takes the fitted archs' mean where there is no population scale."""
+        if arch in self.known("arch"):
+            return self.get(name, arch=arch)
+        if sd_name and f"mu_{name}" in self.post and sd_name in self.post:
+            return self.get(f"mu_{name}") + self.get(sd_name) * self.z(name, arch)
+        return self.get(name).mean(axis=1)
+
+    def intercept(self, name: str, arch: str, mix: str) -> np.ndarray:
+        """c[arch, mix] at the reference; unseen mixes/archs draw their offsets (shared)."""
+        archs, mixes = self.known("arch"), self.known("mix")
+        if arch in archs and mix in mixes:
+            return self.get(name, arch=arch, mix=mix)
+        base = (self.get(f"{name}_arch", arch=arch) if arch in archs else
+                self.get(f"{name}_arch").mean(axis=1)
+                + self.spec.priors[f"{name}_arch"].sigma * self.z(name, "arch", arch))
+        if mix in mixes:
+            return base + self.get(name, arch=archs[0], mix=mix) - self.get(
+                f"{name}_arch", arch=archs[0])
+        return base + self.get(f"sd_mix_{name}") * self.z(name, "mix", mix)
+
+    def law_mean(self, q: str, arch: str, mix: str, n_params: float, n_tokens: float
+                 ) -> np.ndarray:
+        """Law (no cell residual) for q in lr, batch, loss (log scale), per draw (S,)."""
+        _, e_n, e_d = core.LAWS[q]
+        sd = "sd_arch_loss_exponent" if q == "loss" else "sd_arch_exponent"
+        return core.law_at(self.intercept(INTERCEPTS[q], arch, mix),
+                           self.by_arch(e_n, arch, sd), self.by_arch(e_d, arch, sd),
+                           n_params, n_tokens)
+
+    def tau_mean(self, n_params: float, n_tokens: float) -> np.ndarray:
+        """log tau* law per draw (S,)."""
+        return core.tau_at(self.get("c_tau"), self.get("g_tpp"), n_params, n_tokens)
 
 
-def _intercept(post: xr.Dataset, name: str, targets: pd.DataFrame, spec: Spec,
-               rng: np.random.Generator) -> xr.DataArray:
-    """c[arch, mix] for each target; an unseen mix adds a draw from N(0, sd_mix)."""
-    known_arch, known_mix = list(post["arch"].values), list(post["mix"].values)
-    parts = []
-    for arch, mix in zip(targets["arch"], targets["data_mix"], strict=True):
-        if arch in known_arch and mix in known_mix:
-            parts.append(post[name].sel(arch=arch, mix=mix, drop=True))
-            continue
-        base = (post[f"{name}_arch"].sel(arch=arch, drop=True) if arch in known_arch
-                else post[f"{name}_arch"].mean("arch")
-                + spec.priors[f"{name}_arch"].sigma
-                * rng.standard_normal(post[name].isel(arch=0, mix=0).shape))
-        sd_mix = post[f"sd_mix_{name}"]
-        offset = (sd_mix * rng.standard_normal(sd_mix.shape) if mix not in known_mix
-                  else post[name].sel(arch=known_arch[0], mix=mix, drop=True)
-                  - post[f"{name}_arch"].sel(arch=known_arch[0], drop=True))
-        parts.append(base + offset)
-    return xr.concat(parts, dim="target")
+def new_cell_draws(d: Draws, arch: str, mix: str, n_params: float, n_tokens: float,
+                   n_inner: int) -> dict[str, np.ndarray]:
+    """A new cell's effects: the law from each draw plus ``n_inner`` residual samples.
 
-
-def check_archs(posterior: xr.DataTree, targets: pd.DataFrame) -> None:
-    """Fail clearly on an unseen arch unless the posterior's spec allows it."""
-    known = set(posterior["posterior"]["arch"].values.tolist())
-    unseen = sorted(set(targets["arch"]) - known)
-    if unseen and not spec_from_json(posterior.attrs["spec_json"]).allow_unseen_arch:
-        raise TargetError(f"targets: arch {unseen} not in the fitted data (known: "
-                          f"{sorted(known)}); set data.allow_unseen_arch = true in the spec "
-                          f"to draw an unseen arch from the population")
+    Returns (S, n_inner) arrays log_lr_opt, log_batch_opt, log_tau_opt, log_weight_decay_opt,
+    log_loss_opt; chol_diag (S, n_inner, k); and per arch (S[, offdiag]) chol_offdiag, skew,
+    noise. The residuals are seeded by the cell's labels and sizes.
+    """
+    k = len(d.dims)
+    rng = np.random.default_rng([d.seed, stable_seed("cell", arch, mix, n_params, n_tokens)])
+    z = rng.standard_normal((4 + k, d.n, n_inner))
+    sig = {q: d.get(f"sigma_cell_{q}")[:, None] for q in ("lr", "batch", "tau", "loss")}
+    out = {f"log_{q}_opt": d.law_mean(q, arch, mix, n_params, n_tokens)[:, None] + sig[q] * z[i]
+           for i, q in ((0, "lr"), (1, "batch"), (3, "loss"))}
+    out["log_tau_opt"] = d.tau_mean(n_params, n_tokens)[:, None] + sig["tau"] * z[2]
+    out["log_weight_decay_opt"] = core.log_weight_decay(
+        out["log_tau_opt"], out["log_lr_opt"], out["log_batch_opt"], np.log(n_tokens))
+    mu_diag = d.by_arch("mu_log_chol_diag", arch)
+    out["chol_diag"] = np.exp(mu_diag[:, None, :] + d.get("sd_log_chol_diag")[:, None, :]
+                              * np.moveaxis(z[4:], 0, -1))
+    out["chol_offdiag"] = d.by_arch("chol_offdiag", arch)
+    out["skew"] = d.by_arch("skew", arch) if "skew" in d.post else np.zeros(d.n)
+    out["noise"] = d.by_arch("noise", arch)
+    return out
 
 
 def draw_new_cells(posterior: xr.DataTree, targets: pd.DataFrame | dict,
                    seed: int = 0) -> xr.Dataset:
-    """Posterior predictive cell effects at each target.
+    """Posterior predictive cell effects at each target (one new cell per posterior draw).
 
     Returns a Dataset with dims (chain, draw, target[, dim, offdiag]): log_lr_opt,
     log_batch_opt (tokens), log_tau_opt, log_weight_decay_opt, log_loss_opt, chol_diag,
     chol_offdiag, skew and noise, plus the target table as coords.
     """
     targets = as_targets(targets)
-    check_archs(posterior, targets)
-    spec = spec_from_json(posterior.attrs["spec_json"])
-    post = posterior["posterior"].to_dataset()
-    rng = np.random.default_rng(seed)
-    archs = list(targets["arch"])
-    tgt = xr.DataArray(np.arange(len(targets)), dims="target")
-    log_n = xr.DataArray(np.log(targets["n_params"].to_numpy() / laws.N_REF), dims="target")
-    log_d = xr.DataArray(np.log(targets["n_tokens"].to_numpy() / laws.D_REF), dims="target")
-    log_tpp = xr.DataArray(np.log(targets["n_tokens"].to_numpy()
-                                  / targets["n_params"].to_numpy() / laws.TPP_REF),
-                           dims="target")
-    ex = {e: _by_arch(post, e, archs, spec, rng, sd)
-          for e, sd in (("a_n", "sd_arch_exponent"), ("a_d", "sd_arch_exponent"),
-                        ("b_n", "sd_arch_exponent"), ("b_d", "sd_arch_exponent"),
-                        ("l_n", "sd_arch_loss_exponent"), ("l_d", "sd_arch_loss_exponent"))}
-    scatter = {q: post[f"sigma_cell_{q}"] * _norm(rng, post["sigma_cell_lr"], tgt)
-               for q in ("lr", "batch", "tau", "loss")}
+    d = Draws.from_posterior(posterior, None, seed)
+    d.check_archs(targets)
+    shape = (d.post.sizes["chain"], d.post.sizes["draw"])
+    per_target = [new_cell_draws(d, t.arch, t.data_mix, t.n_params, t.n_tokens, 1)
+                  for t in targets.itertuples()]
     out = xr.Dataset()
-    out["log_lr_opt"] = (_intercept(post, "c_eta", targets, spec, rng)
-                         + ex["a_n"] * log_n + ex["a_d"] * log_d + scatter["lr"])
-    out["log_batch_opt"] = (_intercept(post, "c_batch", targets, spec, rng)
-                            + ex["b_n"] * log_n + ex["b_d"] * log_d + scatter["batch"])
-    out["log_loss_opt"] = (_intercept(post, "c_loss", targets, spec, rng)
-                           + ex["l_n"] * log_n + ex["l_d"] * log_d + scatter["loss"])
-    out["log_tau_opt"] = post["c_tau"] + post["g_tpp"] * log_tpp + scatter["tau"]
-    out["log_weight_decay_opt"] = (out["log_batch_opt"] - out["log_lr_opt"]
-                                   - out["log_tau_opt"] - log_d - np.log(laws.D_REF))
-    mu_diag = _by_arch(post, "mu_log_chol_diag", archs, spec, rng, None)
-    z = rng.standard_normal(mu_diag.transpose(*SAMPLE_DIMS, "target", "dim").shape)
-    out["chol_diag"] = np.exp(mu_diag + post["sd_log_chol_diag"]
-                              * xr.DataArray(z, dims=(*SAMPLE_DIMS, "target", "dim")))
-    out["chol_offdiag"] = _by_arch(post, "chol_offdiag", archs, spec, rng, None)
-    out["skew"] = (_by_arch(post, "skew", archs, spec, rng, None) if "skew" in post
-                   else xr.zeros_like(out["log_lr_opt"]))
-    out["noise"] = _by_arch(post, "noise", archs, spec, rng, None)
-    out = out.transpose(*SAMPLE_DIMS, "target", ...)
+    for name in NEW_CELL_VARS:
+        stacked = np.stack([np.asarray(e[name]) for e in per_target], axis=1)  # (S, T, ...)
+        if name in ("chol_diag",) or name.startswith("log_"):
+            stacked = stacked[:, :, 0]  # the single inner sample
+        extra = {"chol_diag": ("dim",), "chol_offdiag": ("offdiag",)}.get(name, ())
+        out[name] = xr.DataArray(stacked.reshape(*shape, *stacked.shape[1:]),
+                                 dims=(*SAMPLE_DIMS, "target", *extra))
+    out = out.assign_coords({c: d.post[c] for c in (*SAMPLE_DIMS, "dim", "offdiag")
+                             if c in d.post.coords})
     coords = {c: ("target", targets[c].to_numpy()) for c in TARGET_COLUMNS}
     return out.assign_coords(target=np.arange(len(targets)), **coords).assign_attrs(
         seed=seed, dims=posterior.attrs["dims"], targets=json.dumps(
             targets[list(TARGET_COLUMNS)].to_dict(orient="records")))
-
-
-def chol_matrix(chol_diag: np.ndarray, chol_offdiag: np.ndarray) -> np.ndarray:
-    """Assemble lower-triangular factors (..., k, k) from diag (..., k) and the off-diagonal
-    entries (..., k(k-1)/2) in the model's order: (1,0), (2,0), (2,1)."""
-    k = chol_diag.shape[-1]
-    out = np.zeros((*chol_diag.shape, k))
-    idx = np.arange(k)
-    out[..., idx, idx] = chol_diag
-    pos = 0
-    for i in range(1, k):
-        for j in range(i):
-            out[..., i, j] = chol_offdiag[..., pos]
-            pos += 1
-    return out

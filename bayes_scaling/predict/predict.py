@@ -16,13 +16,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_scaling.predict.draws import (
-    SAMPLE_DIMS,
-    TargetError,
-    as_targets,
-    chol_matrix,
-    draw_new_cells,
-)
+from bayes_scaling.errors import TargetError
+from bayes_scaling.model import core
+from bayes_scaling.predict.draws import SAMPLE_DIMS, as_targets, draw_new_cells
 
 DEFAULT_SEQ_LEN = 2048
 QUANTITIES = ("lr_opt", "batch_tokens_opt", "batch_seqs_opt", "weight_decay_opt", "tau_opt",
@@ -33,7 +29,7 @@ SUMMARY_COLUMNS = ("target", "arch", "data_mix", "n_params", "n_tokens", "seq_le
                    "batch_tokens", "quantity", "median", "mean", "lo50", "hi50", "lo90", "hi90")
 
 __all__ = ["Prediction", "TargetError", "conditional_optimum", "curvature", "optimum_at_batch",
-           "predict", "prediction_targets", "unstretch_lr"]
+           "predict", "prediction_targets"]
 
 
 @dataclass(frozen=True)
@@ -71,7 +67,7 @@ def prediction_targets(targets: pd.DataFrame | dict) -> pd.DataFrame:
 
 def curvature(cells: xr.Dataset) -> xr.DataArray:
     """Each draw's bowl curvature H = C C^T (..., dim_row, dim_col) in stretched log space."""
-    c = chol_matrix(cells["chol_diag"].to_numpy(), cells["chol_offdiag"].to_numpy())
+    c = core.chol_matrix(cells["chol_diag"].to_numpy(), cells["chol_offdiag"].to_numpy())
     h = np.einsum("...ij,...kj->...ik", c, c)
     dims = list(cells["chol_diag"].dims)[:-1]
     names = cells["dim"].to_numpy()
@@ -104,11 +100,6 @@ def conditional_optimum(h: np.ndarray, fixed: dict[int, np.ndarray]
     return x, quad
 
 
-def unstretch_lr(s: np.ndarray, skew: np.ndarray) -> np.ndarray:
-    """Invert the bowl's skew stretch of the lr offset: d = s e^-skew if s > 0 else s e^skew."""
-    return s * np.exp(np.where(s > 0, -skew, skew))
-
-
 def optimum_at_batch(cells: xr.Dataset, log_batch: xr.DataArray | float) -> xr.Dataset:
     """lr (and weight decay) minimising each draw's bowl at a fixed log batch (tokens).
 
@@ -120,19 +111,20 @@ def optimum_at_batch(cells: xr.Dataset, log_batch: xr.DataArray | float) -> xr.D
     log_weight_decay_opt_at_batch and log_loss_opt_at_batch (the best loss at that batch).
     """
     h = curvature(cells)
-    core = list(cells["log_lr_opt"].dims)
-    h = h.transpose(*core, "dim_row", "dim_col")
+    outer = list(cells["log_lr_opt"].dims)
+    h = h.transpose(*outer, "dim_row", "dim_col")
     like = cells["log_lr_opt"]
-    d_b = (log_batch - cells["log_batch_opt"]).transpose(*core)
+    d_b = (log_batch - cells["log_batch_opt"]).transpose(*outer)
     x, quad = conditional_optimum(h.to_numpy(), {1: d_b.to_numpy()})
-    log_lr = like + unstretch_lr(x[..., 0], cells["skew"].transpose(*core).to_numpy())
+    log_lr = like + core.unstretch_lr(x[..., 0], cells["skew"].transpose(*outer).to_numpy())
     if h.sizes["dim_row"] == 3:
         log_wd = cells["log_weight_decay_opt"] + like.copy(data=x[..., 2])
     else:
-        log_wd = log_batch - log_lr - cells["log_tau_opt"] - np.log(cells["n_tokens"])
+        log_wd = core.log_weight_decay(cells["log_tau_opt"], log_lr, log_batch,
+                                       np.log(cells["n_tokens"]))
     log_loss = np.log(np.exp(cells["log_loss_opt"]) + like.copy(data=quad))
     return xr.Dataset({"log_lr_opt_at_batch": log_lr,
-                       "log_weight_decay_opt_at_batch": log_wd.transpose(*core),
+                       "log_weight_decay_opt_at_batch": log_wd.transpose(*outer),
                        "log_loss_opt_at_batch": log_loss})
 
 

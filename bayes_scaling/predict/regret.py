@@ -2,7 +2,7 @@
 of running at (lr, batch[, weight decay]) instead of at each posterior draw's own optimum.
 
 For every posterior predictive draw of the new cell (its optimum, curvature and skew), the
-loss of the choice is the draw's bowl (:func:`bayes_scaling.model.laws.bowl_loss`) evaluated at the
+loss of the choice is the draw's bowl (:func:`bayes_scaling.model.core.bowl_loss`) evaluated at the
 choice's log offset from that draw's optimum; the regret is that minus the draw's optimal
 loss, averaged over draws (absolute, and relative to the optimal loss in %).
 """
@@ -14,8 +14,9 @@ import pandas as pd
 import xarray as xr
 from numpy.typing import ArrayLike
 
-from bayes_scaling.model import laws
-from bayes_scaling.predict.draws import SAMPLE_DIMS, TargetError, chol_matrix, draw_new_cells
+from bayes_scaling.errors import TargetError
+from bayes_scaling.model import core
+from bayes_scaling.predict.draws import SAMPLE_DIMS, draw_new_cells
 from bayes_scaling.predict.predict import conditional_optimum, curvature, prediction_targets
 
 __all__ = ["expected_regret", "regret_draws"]
@@ -52,16 +53,16 @@ def regret_draws(cells: xr.Dataset, choices: pd.DataFrame) -> xr.DataArray:
     delta = np.stack([choice[d][None, None, :] - at[d] for d in cells["dim"].to_numpy()],
                      axis=-1)  # (chain, draw, choice, k)
     skew = cells["skew"].transpose(*SAMPLE_DIMS).to_numpy()[..., None]
-    chol = chol_matrix(cells["chol_diag"].transpose(*SAMPLE_DIMS, "dim").to_numpy(),
-                       cells["chol_offdiag"].transpose(*SAMPLE_DIMS, "offdiag").to_numpy())
+    diag = cells["chol_diag"].transpose(*SAMPLE_DIMS, "dim").to_numpy()[:, :, None]
+    offdiag = cells["chol_offdiag"].transpose(*SAMPLE_DIMS, "offdiag").to_numpy()[:, :, None]
     if k == 3 and np.isnan(delta[..., 2]).any():
         # best weight decay given lr and batch: minimise the bowl over the wd offset with
         # the (stretched) lr offset and the batch offset held fixed
-        s_lr = delta[..., 0] * np.exp(np.where(delta[..., 0] > 0, skew, -skew))
+        s_lr = core.stretch_lr(delta[..., 0], skew)
         h = curvature(cells).transpose(*SAMPLE_DIMS, "dim_row", "dim_col").to_numpy()
         x, _ = conditional_optimum(h[:, :, None], {0: s_lr, 1: delta[..., 1]})
         delta[..., 2] = np.where(np.isnan(delta[..., 2]), x[..., 2], delta[..., 2])
-    loss = laws.bowl_loss(0.0, delta, chol[:, :, None], skew)
+    loss = core.bowl_loss_array(0.0, delta, diag, offdiag, skew)
     return xr.DataArray(loss, dims=(*SAMPLE_DIMS, "choice"),
                         coords={c: cells[c] for c in SAMPLE_DIMS})
 

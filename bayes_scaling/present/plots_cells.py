@@ -11,9 +11,8 @@ import xarray as xr
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from bayes_scaling.model import laws
+from bayes_scaling.model import core
 from bayes_scaling.model.fit import posterior_cells, posterior_runs
-from bayes_scaling.predict.draws import chol_matrix
 from bayes_scaling.present.plots_common import (
     LABELS,
     ellipse,
@@ -45,14 +44,14 @@ def cell_bowl(posterior: xr.DataTree, cell: str, log_lr: np.ndarray, log_batch: 
         "chol_offdiag": post["chol_offdiag"].sel(arch=arch),
         "skew": post["skew"].sel(arch=arch) if "skew" in post else xr.DataArray(0.0),
     }), n_draws, seed)
-    chol = chol_matrix(sub["chol_diag"].transpose("sample", "dim").to_numpy(),
-                       sub["chol_offdiag"].transpose("sample", "offdiag").to_numpy())
+    diag = sub["chol_diag"].transpose("sample", "dim").to_numpy()[:, None, None]
+    offdiag = sub["chol_offdiag"].transpose("sample", "offdiag").to_numpy()[:, None, None]
     grid_lr, grid_b = np.meshgrid(log_lr, log_batch, indexing="ij")
     d_lr = grid_lr[None] - sub["log_lr_opt"].to_numpy()[:, None, None]
     d_b = grid_b[None] - sub["log_batch_opt"].to_numpy()[:, None, None]
     delta = np.stack([d_lr, d_b, *([np.zeros_like(d_lr)] * (len(dims) - 2))], axis=-1)
     skew = np.broadcast_to(sub["skew"].to_numpy(), (sub.sizes["sample"],))
-    excess = laws.bowl_loss(0.0, delta, chol[:, None, None], skew[:, None, None])
+    excess = core.bowl_loss_array(0.0, delta, diag, offdiag, skew[:, None, None])
     # the bowl is additive in loss: excess relative to the optimum's loss
     loss_opt = post["loss_opt"].sel(cell=cell).stack(sample=("chain", "draw"))
     rel = excess / float(loss_opt.median())
@@ -72,7 +71,8 @@ def _grid(runs: pd.DataFrame, opt_lr: np.ndarray, opt_b: np.ndarray,
 def _draw_runs(ax, runs: pd.DataFrame, best: float, window: float, norm: Normalize,
                first: bool):
     ok = (runs["status"] == "ok") & np.isfinite(runs["loss"])
-    inside = ok & (runs["loss"] <= (1 + window) * best)
+    inside = ~core.is_censored(runs["loss"].to_numpy(float), ok.to_numpy(),
+                               core.window_edge(best, window))
     above = ok & ~inside
     label = (lambda text: text) if first else (lambda text: f"_{text}")
     r = runs[inside]

@@ -8,7 +8,7 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
-from bayes_scaling.model import laws
+from bayes_scaling.model import core, laws
 from bayes_scaling.model.fit import posterior_cells
 from bayes_scaling.present.plots_common import (
     LABELS,
@@ -37,11 +37,10 @@ def law_slice(posterior: xr.DataTree, quantity: str, arch: str, mix: str,
     natural log) for (arch, mix) along the points (n_params, n_tokens): dims (sample, point)."""
     c, e_n, e_d, _ = LAW_TERMS[quantity]
     post = thin(posterior["posterior"].to_dataset()[[c, e_n, e_d]], n_draws, seed)
-    x_n = xr.DataArray(np.log(np.asarray(n_params, float) / laws.N_REF), dims="point")
-    x_d = xr.DataArray(np.log(np.asarray(n_tokens, float) / laws.D_REF), dims="point")
-    # the law of laws.log_lr_opt / log_batch_opt, written in xarray to keep the labels
-    out = (post[c].sel(arch=arch, mix=mix) + post[e_n].sel(arch=arch) * x_n
-           + post[e_d].sel(arch=arch) * x_d)
+    x_n, x_d, _ = (xr.DataArray(x, dims="point") for x in core.log_scale(
+        np.asarray(n_params, float), np.asarray(n_tokens, float)))
+    out = core.law_mean(post[c].sel(arch=arch, mix=mix), post[e_n].sel(arch=arch),
+                        post[e_d].sel(arch=arch), x_n, x_d)
     return out.transpose("sample", "point")
 
 

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 from bayes_scaling import __version__
 from bayes_scaling.data import from_frame
-from bayes_scaling.model import laws
+from bayes_scaling.model import core, laws
 from bayes_scaling.model.fit import diagnose, posterior_runs
 from bayes_scaling.predict.predict import Prediction
 from bayes_scaling.present.pipeline import Plan, plan
@@ -149,8 +149,8 @@ def _laws_section(posterior: xr.DataTree, figures: dict) -> str:
     t = t[["parameter", "arch", "mix", "median", "interval", "published", "published_by"]]
     t = t.rename(columns={"interval": "90% interval", "published_by": "published by"})
     body = ("<p>Natural logs; lr and batch (tokens) intercepts c_eta, c_batch at N = "
-            f"{fmt_sci(laws.N_REF)}, D = {fmt_sci(laws.D_REF)}; the AdamW timescale law "
-            f"log tau = c_tau + g_tpp log(TPP / {laws.TPP_REF:g}). Published values are the "
+            f"{fmt_sci(core.N_REF)}, D = {fmt_sci(core.D_REF)}; the AdamW timescale law "
+            f"log tau = c_tau + g_tpp log(TPP / {core.TPP_REF:g}). Published values are the "
             "Step Law and Power Lines numbers in the same parametrisation.</p>" + _table(t, 4))
     if "laws" in figures:
         body += _img("laws", figures["laws"])
