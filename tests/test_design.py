@@ -16,7 +16,7 @@ from bayes_scaling.design.candidates import (
 )
 from bayes_scaling.design.propose import propose
 from bayes_scaling.model import core
-from bayes_scaling.model.fit import _frame_to_dataset
+from bayes_scaling.model.fit import frame_to_dataset
 from bayes_scaling.model.spec import default_spec
 from bayes_scaling.predict.draws import Draws, draw_new_cells
 
@@ -61,7 +61,7 @@ def _toy_posterior() -> xr.DataTree:
                           "n_params": [1e8], "n_tokens": [2e9], "seq_len": [2048],
                           "best_loss": [3.0], "edge": [3.06], "has_wd": [False]})
     tree = xr.DataTree.from_dict({"posterior": post,
-                                  "cells": _frame_to_dataset(cells, "cell_row")})
+                                  "cells": frame_to_dataset(cells, "cell_row")})
     tree.attrs.update(spec_json=default_spec().to_json(), dims=json.dumps(["lr", "batch"]))
     return tree
 

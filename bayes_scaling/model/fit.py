@@ -120,7 +120,7 @@ def _check_archs(sweep: Sweep, spec: Spec) -> None:
                          f"(data.archs = {list(spec.archs)})")
 
 
-def _frame_to_dataset(df: pd.DataFrame, dim: str) -> xr.Dataset:
+def frame_to_dataset(df: pd.DataFrame, dim: str) -> xr.Dataset:
     """A DataFrame as a Dataset along ``dim``; variables are named col0, col1, ... (column
     names may hold '/', which DataTree forbids) with the names and dtypes in attrs."""
     df = df.reset_index(drop=True)
@@ -139,7 +139,7 @@ def _storable(col: pd.Series) -> np.ndarray:
 
 
 def _dataset_to_frame(ds: xr.Dataset) -> pd.DataFrame:
-    """Inverse of :func:`_frame_to_dataset`."""
+    """Inverse of :func:`frame_to_dataset`."""
     cols, dtypes = json.loads(ds.attrs["columns"]), json.loads(ds.attrs["dtypes"])
     df = pd.DataFrame({c: ds[f"col{i}"].to_numpy() for i, c in enumerate(cols)})
     for c, dtype in zip(cols, dtypes, strict=True):
@@ -148,9 +148,10 @@ def _dataset_to_frame(ds: xr.Dataset) -> pd.DataFrame:
     return df
 
 
-def _provenance(sweep: Sweep, spec: Spec, inputs: ModelInputs, seed: int, seconds: float,
-                diagnostics: Diagnostics) -> dict[str, str | int | float]:
-    return {
+def provenance(sweep: Sweep, spec: Spec, inputs: ModelInputs, seed: int, seconds: float,
+               diagnostics: Diagnostics | None) -> dict[str, str | int | float]:
+    """The attrs every posterior file carries (diagnostics None: draws not from a sampler)."""
+    out = {
         "bayes_scaling_format": FORMAT_VERSION,
         "bayes_scaling_version": __version__,
         "pymc_version": version("pymc"), "arviz_version": version("arviz"),
@@ -160,9 +161,11 @@ def _provenance(sweep: Sweep, spec: Spec, inputs: ModelInputs, seed: int, second
         "seed": seed, "window": inputs.window, "dims": json.dumps(list(inputs.dims)),
         "x_n_centre": inputs.x_n_centre, "x_d_centre": inputs.x_d_centre,
         "x_tpp_centre": inputs.x_tpp_centre, "fit_seconds": seconds,
-        "diagnostics": diagnostics.report(), "diagnostics_ok": int(diagnostics.ok),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    if diagnostics is not None:
+        out.update(diagnostics=diagnostics.report(), diagnostics_ok=int(diagnostics.ok))
+    return out
 
 
 def fit(sweep: Sweep, spec: Spec | None = None, *, seed: int = 0, draws: int | None = None,
@@ -195,11 +198,11 @@ def package_posterior(posterior: xr.DataTree, sweep: Sweep, spec: Spec, inputs: 
     diagnostics) to a sampled DataTree, in place; used by :func:`fit` and by
     :func:`bayes_scaling.testing.fake_posterior`."""
     diagnostics = diagnose(posterior)
-    posterior["runs"] = xr.DataTree(_frame_to_dataset(sweep.runs, "row"))
-    posterior["cells"] = xr.DataTree(_frame_to_dataset(
+    posterior["runs"] = xr.DataTree(frame_to_dataset(sweep.runs, "row"))
+    posterior["cells"] = xr.DataTree(frame_to_dataset(
         inputs.cells.rename_axis("cell_id").reset_index(), "cell_row"))
-    posterior["excluded"] = xr.DataTree(_frame_to_dataset(inputs.excluded, "excluded_row"))
-    posterior.attrs.update(_provenance(sweep, spec, inputs, seed, seconds, diagnostics))
+    posterior["excluded"] = xr.DataTree(frame_to_dataset(inputs.excluded, "excluded_row"))
+    posterior.attrs.update(provenance(sweep, spec, inputs, seed, seconds, diagnostics))
     return posterior
 
 
