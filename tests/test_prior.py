@@ -4,8 +4,9 @@ the data centre included), the summary covers every cell and the target, the fig
 import numpy as np
 import pytest
 
-from bayes_scaling.model.prior import QUANTITIES, prior_summary, sample_prior
+from bayes_scaling.model.prior import sample_prior
 from bayes_scaling.model.spec import default_spec
+from bayes_scaling.predict.prior_check import QUANTITIES, prior_summary
 from bayes_scaling.present.plots_common import close
 from bayes_scaling.present.plots_prior import plot_prior_predictive
 

@@ -12,6 +12,7 @@ _EXPORTS = {
     "diagnose": "fit",
     "save_posterior": "fit",
     "load_posterior": "fit",
+    "sample_prior": "prior",
 }
 """Public name -> module of this stage that defines it (imported on first use)."""
 

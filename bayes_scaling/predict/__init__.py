@@ -11,6 +11,8 @@ _EXPORTS = {
     "make_target": "targets",
     "compare_choices": "targets",
     "Comparison": "targets",
+    "prior_summary": "prior_check",
+    "draw_new_cells": "draws",
 }
 """Public name -> module of this stage that defines it (imported on first use)."""
 

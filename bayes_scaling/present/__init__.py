@@ -12,6 +12,7 @@ _EXPORTS = {
     "run_demo": "demo",
     "make_figures": "plots",
     "write_figures": "plots",
+    "plot_prior_predictive": "plots_prior",
     "law_table": "summary",
     "validation_text": "text",
     "read_candidates": "cli_args",

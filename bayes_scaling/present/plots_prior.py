@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bayes_scaling.model.prior import QUANTITIES
+from bayes_scaling.predict.prior_check import QUANTITIES
 from bayes_scaling.present.plots_common import LABELS, group_colours, log_axes, new_figure
 
 _YLABEL = {"lr_opt": LABELS["lr_opt"], "batch_tokens_opt": LABELS["batch_opt"],
@@ -17,7 +17,7 @@ def plot_prior_predictive(summary: pd.DataFrame, spec_name: str = "") -> Figure:
     """One panel per quantity against N: the prior's 90% range and median at each sweep cell
     (coloured by arch) and at each target (red), and each cell's best run (black x).
 
-    ``summary`` is :func:`bayes_scaling.model.prior.prior_summary`'s table."""
+    ``summary`` is :func:`bayes_scaling.predict.prior_check.prior_summary`'s table."""
     fig, axes = new_figure(1, len(QUANTITIES), 4.6, 3.8)
     colours = group_colours([(a, "") for a in summary["arch"].unique()])
     for ax, q in zip(axes[0], QUANTITIES, strict=True):
