@@ -149,8 +149,8 @@ def main() -> int:
               file=sys.stderr)
         return 2
 
-    from bayes_scaling.data import concat_sweeps
-    from bayes_scaling.model import laws, read_steplaw
+    from bayes_scaling.data import concat_sweeps, read_steplaw
+    from bayes_scaling.model import laws
     from bayes_scaling.model.fit import diagnose, fit, load_posterior, save_posterior
     from bayes_scaling.model.inputs import prepare_inputs
     from bayes_scaling.model.spec import load_spec
