@@ -1,90 +1,82 @@
-"""Fitting: provenance, reproducibility, diagnostics, and save/load round trips."""
+"""Fitting: provenance, reproducibility, diagnostics, save/load round trips, and the fake
+posterior that stands in for a fit in the other tests.
+
+What needs a sampler runs on the ONE small real fit shared through conftest (``real_fit``);
+file handling runs on the fake posterior (``fake_post``), which carries the same attrs.
+"""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import xarray as xr
 
 from bayes_scaling.data import write_sweep
-from bayes_scaling.data.simulate import default_cells, simulate_sweep
 from bayes_scaling.errors import PosteriorError
 from bayes_scaling.model.fit import (
     diagnose,
-    fit,
     load_posterior,
     posterior_cells,
     posterior_runs,
     posterior_spec,
     save_posterior,
 )
+from bayes_scaling.model.graph import build_model
 from bayes_scaling.model.spec import default_spec, spec_from_dict
-
-SMALL = {"draws": 150, "tune": 150, "chains": 2}
-
-
-@pytest.fixture(scope="module")
-def small_sweep():
-    cells = default_cells(mixes=("web",), n_params=(1e8, 4e8))
-    return simulate_sweep(3, cells=cells, return_truth=False)
+from bayes_scaling.testing import fake_posterior
 
 
 @pytest.fixture(scope="module")
-def posterior(small_sweep):
-    return fit(small_sweep, seed=5, progressbar=False, **SMALL)
+def settings(real_fit_settings) -> dict:
+    return real_fit_settings
 
 
-def test_posterior_is_a_labelled_datatree_with_provenance(posterior, small_sweep):
-    assert isinstance(posterior, xr.DataTree)
+def test_posterior_is_a_labelled_datatree_with_provenance(real_fit, tiny_sweep, settings):
+    assert isinstance(real_fit, xr.DataTree)
     for group in ("posterior", "sample_stats", "observed_data", "runs", "cells"):
-        assert group in posterior.children
-    post = posterior["posterior"].to_dataset()
+        assert group in real_fit.children
+    post = real_fit["posterior"].to_dataset()
     assert post["a_n"].dims == ("chain", "draw", "arch")
     assert list(post["arch"].values) == ["dense", "moe"]
-    attrs = posterior.attrs
-    assert attrs["data_hash"] == small_sweep.data_hash()
-    assert attrs["seed"] == 5
+    assert dict(post.sizes)["draw"] == settings["draws"]
+    attrs = real_fit.attrs
+    assert attrs["data_hash"] == tiny_sweep.data_hash()
+    assert attrs["seed"] == settings["seed"]
     assert attrs["spec_hash"] == default_spec().hash
-    assert posterior_spec(posterior).hash == default_spec().hash
+    assert posterior_spec(real_fit).hash == default_spec().hash
     assert attrs["bayes_scaling_version"]
     assert "R-hat" in attrs["diagnostics"]
 
 
-def test_fitted_sweep_and_cells_travel_with_the_posterior(posterior, small_sweep):
-    assert posterior_runs(posterior).equals(small_sweep.runs)
-    cells = posterior_cells(posterior)
-    assert set(cells.index) == set(small_sweep.runs["cell"])
+def test_fitted_sweep_and_cells_travel_with_the_posterior(real_fit, tiny_sweep):
+    assert posterior_runs(real_fit).equals(tiny_sweep.runs)
+    cells = posterior_cells(real_fit)
+    assert set(cells.index) == set(tiny_sweep.runs["cell"])
 
 
-def test_same_seed_same_draws_other_seed_other_draws(posterior, small_sweep):
-    again = fit(small_sweep, seed=5, progressbar=False, **SMALL)
-    other = fit(small_sweep, seed=6, progressbar=False, **SMALL)
-    a = posterior["posterior"]["a_n"].values
-    assert np.array_equal(a, again["posterior"]["a_n"].values)
-    assert not np.array_equal(a, other["posterior"]["a_n"].values)
-
-
-def test_saved_posterior_loads_back_with_identical_draws(posterior, tmp_path):
-    path = save_posterior(posterior, tmp_path / "post.nc")
+def test_saved_posterior_loads_back_with_identical_draws(real_fit, tmp_path):
+    path = save_posterior(real_fit, tmp_path / "post.nc")
     back = load_posterior(path)
-    xr.testing.assert_identical(back["posterior"].to_dataset(),
-                                posterior["posterior"].to_dataset())
-    assert back.attrs["spec_hash"] == posterior.attrs["spec_hash"]
-    assert posterior_runs(back).equals(posterior_runs(posterior))
+    for group in ("posterior", "observed_data", "constant_data"):
+        xr.testing.assert_identical(back[group].to_dataset(), real_fit[group].to_dataset())
+    stats = real_fit["sample_stats"].to_dataset()
+    numeric = [name for name in stats.data_vars if stats[name].dtype.kind in "biuf"]
+    assert {"diverging", "logp", "energy", "step_size"} <= set(numeric)
+    xr.testing.assert_equal(back["sample_stats"].to_dataset()[numeric], stats[numeric])
+    assert back.attrs["spec_hash"] == real_fit.attrs["spec_hash"]
+    assert posterior_runs(back).equals(posterior_runs(real_fit))
     load_posterior(path, spec=default_spec())  # the matching spec is accepted
 
 
-def test_loading_with_another_spec_fails_clearly(posterior, tmp_path):
-    path = save_posterior(posterior, tmp_path / "post.nc")
+def test_loading_with_another_spec_fails_clearly(fake_post, tmp_path):
+    path = save_posterior(fake_post, tmp_path / "post.nc")
     other = spec_from_dict({"data": {"window": 0.05}}, source="other.toml")
     with pytest.raises(PosteriorError, match=r"does not match the spec other\.toml"):
         load_posterior(path, spec=other)
 
 
-def test_tampered_or_foreign_files_fail_clearly(posterior, tmp_path):
-    path = save_posterior(posterior, tmp_path / "post.nc")
+def test_tampered_or_foreign_files_fail_clearly(fake_post, tmp_path):
+    path = save_posterior(fake_post, tmp_path / "post.nc")
     tree = load_posterior(path)
     tree.attrs["spec_json"] = json.dumps(json.loads(tree.attrs["spec_json"])
                                          | {"name": "x", "data": {"window": 0.3}})
@@ -99,39 +91,117 @@ def test_tampered_or_foreign_files_fail_clearly(posterior, tmp_path):
         load_posterior(tmp_path / "absent.nc")
 
 
-def test_diagnostics_report_short_chains_plainly(posterior):
-    report = diagnose(posterior)
-    assert report.n_draws == 300
+def test_diagnostics_report_short_chains_plainly(real_fit, settings):
+    report = diagnose(real_fit)
+    assert report.n_draws == settings["chains"] * settings["draws"]
     # 150 draws per chain cannot reach 400 bulk ESS on every parameter
     assert not report.ok
     assert any("ESS below 400" in p for p in report.problems)
     assert "PROBLEMS" in report.report()
 
 
-def test_cli_fit_exits_3_on_bad_diagnostics_and_0_when_allowed(small_sweep, tmp_path):
-    sweep_path = tmp_path / "sweep.csv"
-    write_sweep(small_sweep, sweep_path)
-    cmd = [sys.executable, "-m", "bayes_scaling.present.cli", "fit", str(sweep_path), "--out",
-           str(tmp_path / "p.nc"), "--draws", "60", "--tune", "60", "--chains", "2", "--quiet"]
-    bad = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+# ----------------------------------------------------------------------------- fake posterior
+def test_fake_posterior_has_the_structure_of_a_real_fit(real_fit, tiny_sweep, tmp_path, settings):
+    """Same groups, the same posterior variables with the same dims and coords, the same
+    sampler statistics and the same provenance attrs as fit() on the same sweep."""
+    fake = fake_posterior(tiny_sweep, draws=settings["draws"], seed=settings["seed"])
+    assert set(fake.children) == set(real_fit.children)
+    for group in ("posterior", "sample_stats"):
+        f, r = fake[group].to_dataset(), real_fit[group].to_dataset()
+        assert set(f.data_vars) == set(r.data_vars), group
+        for name in r.data_vars:
+            assert f[name].dims == r[name].dims, name
+            assert f[name].dtype.kind == r[name].dtype.kind, name
+        for c in r.coords:
+            np.testing.assert_array_equal(f[c].values, r[c].values)
+    for group in ("observed_data", "constant_data", "runs", "cells", "excluded"):
+        # equal values and coords; attrs differ only in their creation time
+        xr.testing.assert_equal(fake[group].to_dataset(), real_fit[group].to_dataset())
+    assert set(fake.attrs) - set(real_fit.attrs) == {"fake_posterior"}
+    for key in ("spec_hash", "data_hash", "seed", "dims", "window", "x_n_centre"):
+        assert fake.attrs[key] == real_fit.attrs[key], key
+    back = load_posterior(save_posterior(fake, tmp_path / "fake.nc"))
+    xr.testing.assert_identical(back["posterior"].to_dataset(), fake["posterior"].to_dataset())
+
+
+def test_fake_posterior_is_consistent_seeded_and_sits_at_the_truth(fake_post, sim_truth):
+    """Deterministics agree with the free variables they are computed from, the draws
+    scatter around the simulator's truth where the model has the truth's names, and the
+    jitter is seeded."""
+    post = fake_post["posterior"].to_dataset()
+    np.testing.assert_allclose(post["loss_opt"], np.exp(post["log_loss_opt"]), rtol=1e-12)
+    for name in ("a_n", "b_d", "g_tpp", "sigma_cell_lr", "noise", "log_lr_opt"):
+        med = post[name].median(("chain", "draw"))
+        np.testing.assert_allclose(med, sim_truth[name].broadcast_like(med), rtol=0.1,
+                                   atol=0.02, err_msg=name)
+    assert int(fake_post["sample_stats"]["diverging"].sum()) == 0
+    assert np.isfinite(fake_post["sample_stats"]["logp"]).all()
+    assert "no sampling" in fake_post.attrs["fake_posterior"]
+
+
+def test_fake_posterior_follows_the_model_it_is_given(tiny_sweep):
+    """Variables come from the model object: a spec without skew or pooling gives a
+    posterior without those variables; jitter 0 gives identical draws."""
+    spec = spec_from_dict({"bowl": {"skew": False},
+                           "pooling": {"exponents_by_arch": False, "mix_offsets": False}})
+    fake = fake_posterior(tiny_sweep, spec=spec, draws=4, jitter=0.0)
+    model = build_model(tiny_sweep, spec)
+    names = {v.name for v in (*model.free_RVs, *model.deterministics)}
+    post = fake["posterior"].to_dataset()
+    assert set(post.data_vars) == names
+    assert "skew" not in post and "sd_arch_exponent" not in post
+    assert float(post["a_n"].std()) == 0.0
+    assert fake.attrs["spec_hash"] == spec.hash
+
+
+# ----------------------------------------------------------------------------- CLI
+@pytest.fixture(scope="module")
+def cli_fits(tiny_sweep, settings, run_cli, tmp_path_factory) -> dict:
+    """`bayes-scaling fit` on :func:`tiny_sweep` written to CSV, with real_fit's sampler
+    settings, twice: with real_fit's seed (short chains: exit 3), and with another seed and
+    --allow-bad-diagnostics. Two sampler runs serve the exit-code and reproducibility tests."""
+    tmp = tmp_path_factory.mktemp("cli_fit")
+    sweep_path = tmp / "sweep.csv"
+    write_sweep(tiny_sweep, sweep_path)
+    common = ["fit", sweep_path, "--draws", settings["draws"], "--tune", settings["tune"],
+              "--chains", settings["chains"], "--quiet"]
+    same = run_cli(*common, "--seed", settings["seed"], "--out", tmp / "same.nc")
+    other = run_cli(*common, "--seed", settings["seed"] + 1, "--allow-bad-diagnostics",
+                    "--out", tmp / "other.nc")
+    return {"same": same, "same_path": tmp / "same.nc",
+            "other": other, "other_path": tmp / "other.nc"}
+
+
+def test_cli_fit_exits_3_on_bad_diagnostics_and_0_when_allowed(cli_fits):
+    bad = cli_fits["same"]
     assert bad.returncode == 3, bad.stderr
     assert "diagnostics PROBLEMS" in bad.stdout
     assert "a_n" in bad.stdout and "90% interval" in bad.stdout
     assert "--allow-bad-diagnostics" in bad.stderr
-    assert (tmp_path / "p.nc").is_file()  # kept for inspection
-    ok = subprocess.run([*cmd, "--allow-bad-diagnostics"], capture_output=True, text=True,
-                        timeout=600)
+    assert cli_fits["same_path"].is_file()  # kept for inspection
+    ok = cli_fits["other"]
+    assert "diagnostics PROBLEMS" in ok.stdout  # as bad, but allowed
     assert ok.returncode == 0, ok.stderr
-    load_posterior(tmp_path / "p.nc")
+    load_posterior(cli_fits["other_path"])
 
 
-def test_cli_fit_rejects_a_bad_spec_without_traceback(small_sweep, tmp_path):
+def test_same_seed_same_draws_other_seed_other_draws(real_fit, cli_fits):
+    """The command line, in another process and from the sweep written to CSV, reproduces
+    the API's draws with the same seed and settings; another seed gives other draws."""
+    same = load_posterior(cli_fits["same_path"])
+    other = load_posterior(cli_fits["other_path"])
+    assert same.attrs["data_hash"] == other.attrs["data_hash"] == real_fit.attrs["data_hash"]
+    xr.testing.assert_equal(same["posterior"].to_dataset(), real_fit["posterior"].to_dataset())
+    for name in ("a_n", "log_lr_opt", "noise"):
+        assert not np.array_equal(other["posterior"][name].values,
+                                  real_fit["posterior"][name].values), name
+
+
+def test_cli_fit_rejects_a_bad_spec_without_traceback(tiny_sweep, tmp_path, run_cli):
     sweep_path = tmp_path / "sweep.csv"
-    write_sweep(small_sweep, sweep_path)
+    write_sweep(tiny_sweep, sweep_path)
     spec = tmp_path / "bad.toml"
     spec.write_text("[data]\nwindoww = 0.1\n")
-    out = subprocess.run([sys.executable, "-m", "bayes_scaling.present.cli", "fit", str(sweep_path),
-                          "--model", str(spec), "--out", str(tmp_path / "p.nc")],
-                         capture_output=True, text=True, timeout=300)
+    out = run_cli("fit", sweep_path, "--model", spec, "--out", tmp_path / "p.nc")
     assert out.returncode == 2
     assert "unknown key 'data.windoww'" in out.stderr and "Traceback" not in out.stderr

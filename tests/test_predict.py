@@ -1,6 +1,7 @@
-"""predict(): posterior predictive optima at target scales, lr at a fixed batch, calibration."""
+"""predict(): posterior predictive optima at target scales, lr at a fixed batch, calibration.
 
-from pathlib import Path
+All but the calibration test run on the shared fake posterior (no sampling); the calibration
+test fits real posteriors (slow)."""
 
 import numpy as np
 import pandas as pd
@@ -9,36 +10,24 @@ import xarray as xr
 from scipy.optimize import minimize
 
 from bayes_scaling.data.simulate import SimulationTruth, default_cells, simulate_sweep
-from bayes_scaling.model import laws
-from bayes_scaling.model.fit import fit, load_posterior, save_posterior
-from bayes_scaling.predict.draws import chol_matrix, draw_new_cells
+from bayes_scaling.model import core
+from bayes_scaling.model.fit import fit
+from bayes_scaling.predict.draws import draw_new_cells
 from bayes_scaling.predict.predict import (
     QUANTITIES,
     TargetError,
     conditional_optimum,
     optimum_at_batch,
     predict,
-    unstretch_lr,
 )
 
 TARGET = {"arch": "dense", "data_mix": "web", "n_params": 7e9, "n_tokens": 2e12}
 
 
-def small_posterior_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small fit (dense + MoE, one mix, 12 cells, 2 x 300 draws) cached for the session,
-    shared by the predict, regret and CLI tests (which import this helper)."""
-    path = tmp_path_factory.getbasetemp() / "predict_small_posterior.nc"
-    if not path.exists():
-        cells = default_cells(mixes=("web",), n_params=(5e7, 1.5e8, 4.5e8))
-        sweep, _ = simulate_sweep(3, cells=cells, n_lr=6)
-        posterior = fit(sweep, seed=3, draws=300, tune=300, chains=2, progressbar=False)
-        save_posterior(posterior, path)
-    return path
-
-
 @pytest.fixture(scope="module")
-def posterior(tmp_path_factory):
-    return load_posterior(small_posterior_path(tmp_path_factory))
+def posterior(fake_post):
+    """The shared fake posterior (conftest): 2 chains x 300 draws, no sampling."""
+    return fake_post
 
 
 # ----------------------------------------------------------------------------- pure maths
@@ -73,9 +62,9 @@ def test_unstretch_inverts_the_bowl_skew():
     """bowl_loss at the unstretched offset equals the plain quadratic in stretched units."""
     chol = np.array([[0.3, 0.0], [0.05, 0.2]])
     for s, skew in [(0.4, 0.2), (-0.4, 0.2), (0.4, -0.3), (-0.1, -0.3)]:
-        d = unstretch_lr(np.array(s), np.array(skew))
+        d = core.unstretch_lr(np.array(s), np.array(skew))
         z = chol.T @ np.array([s, 0.0])
-        assert laws.bowl_loss(0.0, [d, 0.0], chol, skew) == pytest.approx(0.5 * z @ z)
+        assert core.bowl_loss_matrix(0.0, [d, 0.0], chol, skew) == pytest.approx(0.5 * z @ z)
 
 
 # ----------------------------------------------------------------------------- lr at a batch
@@ -103,7 +92,7 @@ def test_lr_at_the_median_batch_is_close_to_the_unconditional_lr(posterior):
 
 
 def test_lr_at_batch_matches_a_numerical_minimisation_of_the_bowl(posterior):
-    """Joint numerical minimisation over (log lr, log wd) of laws.bowl_loss at a fixed batch,
+    """Joint numerical minimisation over (log lr, log wd) of core.bowl_loss_matrix at a fixed batch,
     on 12 draws, agrees with the analytic conditional optimum to 1e-4 in logs."""
     cells = draw_new_cells(posterior, TARGET, seed=3).isel(target=0)
     log_b = float(cells["log_batch_opt"].median()) + 0.8  # a batch e^0.8 = 2.2x the optimum
@@ -112,12 +101,13 @@ def test_lr_at_batch_matches_a_numerical_minimisation_of_the_bowl(posterior):
     assert k == 3
     for c, d in [(c, d) for c in (0, 1) for d in (0, 7, 50, 100, 250, 299)]:
         draw = cells.isel(chain=c, draw=d)
-        chol = chol_matrix(draw["chol_diag"].to_numpy(), draw["chol_offdiag"].to_numpy())
+        chol = core.chol_matrix(draw["chol_diag"].to_numpy(), draw["chol_offdiag"].to_numpy())
         opt = np.array([draw["log_lr_opt"], draw["log_batch_opt"], draw["log_weight_decay_opt"]],
                        dtype=float)
 
         def loss(u, chol=chol, opt=opt, skew=float(draw["skew"])):
-            return float(laws.bowl_loss(0.0, np.array([u[0], log_b, u[1]]) - opt, chol, skew))
+            delta = np.array([u[0], log_b, u[1]]) - opt
+            return float(core.bowl_loss_matrix(0.0, delta, chol, skew))
 
         res = minimize(loss, x0=[opt[0] + 0.3, opt[2] - 0.2], method="Nelder-Mead",
                        options={"xatol": 1e-9, "fatol": 1e-14, "maxiter": 4000})
@@ -199,13 +189,13 @@ def _true_cells(truth: SimulationTruth, targets: pd.DataFrame, k: int,
     mix = np.array([truth.mix_offsets[m] for m in targets["data_mix"]])
     pick = lambda name: np.array([getattr(a, name) for a in arch])[:, None]  # noqa: E731
     z = rng.standard_normal((3, len(targets), k))
-    log_lr = (laws.log_lr_opt(pick("c_eta"), pick("a_n"), pick("a_d"), n, d) + mix[:, :1]
+    log_lr = (core.law_at(pick("c_eta"), pick("a_n"), pick("a_d"), n, d) + mix[:, :1]
               + truth.sigma_cell_lr * z[0])
-    log_b = (laws.log_batch_opt(pick("c_b"), pick("b_n"), pick("b_d"), n, d) + mix[:, 1:2]
+    log_b = (core.law_at(pick("c_b"), pick("b_n"), pick("b_d"), n, d) + mix[:, 1:2]
              + truth.sigma_cell_batch * z[1])
-    log_tau = laws.log_tau_opt(truth.c_tau, truth.g_tpp, n, d) + truth.sigma_cell_tau * z[2]
+    log_tau = core.tau_at(truth.c_tau, truth.g_tpp, n, d) + truth.sigma_cell_tau * z[2]
     return {"log_lr_opt": log_lr, "log_batch_tokens_opt": log_b,
-            "log_weight_decay_opt": laws.log_weight_decay_from_tau(log_tau, log_lr, log_b, d)}
+            "log_weight_decay_opt": core.log_weight_decay(log_tau, log_lr, log_b, np.log(d))}
 
 
 @pytest.mark.slow
