@@ -34,7 +34,7 @@ __version__ = "0.1.0"
 
 _STAGES = {
     "data": ("Sweep", "read_sweep", "read_steplaw", "from_frame", "concat_sweeps",
-             "write_sweep", "simulate_sweep"),
+             "write_sweep", "simulate_sweep", "read_column_map", "ColumnMap"),
     "model": ("Spec", "load_spec", "default_spec", "prepare_inputs", "build_model", "fit",
               "diagnose", "save_posterior", "load_posterior"),
     "predict": ("predict", "Prediction", "expected_regret", "default_mix", "default_targets",

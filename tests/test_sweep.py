@@ -67,12 +67,12 @@ def test_missing_required_column_lists_missing_and_present(tmp_path):
 
 @pytest.mark.parametrize("column", ["n_params", "n_tokens", "batch_tokens", "lr", "seq_len"])
 def test_non_numeric_value_names_file_row_and_column(tmp_path, column):
-    df = set_values(runs_frame(seq_len=2048), column, [2], "215M")
+    df = set_values(runs_frame(seq_len=2048), column, [2], "215 M params")
     path = to_csv(tmp_path, df)
     msg = error_of(path)
     assert msg.startswith(f"{path}: column '{column}': non-numeric values")
     assert "row 2 (0-based data rows; file line 4)" in msg
-    assert "'215M'" in msg
+    assert "'215 M params'" in msg
 
 
 @pytest.mark.parametrize("column", ["n_params", "n_tokens", "batch_tokens", "lr", "seq_len"])
@@ -160,10 +160,10 @@ def test_many_bad_rows_are_truncated(tmp_path):
 
 
 def test_unknown_status_value(tmp_path):
-    status = ["ok", "diverged", "OK", "crashed", "ok", ""]
+    status = ["ok", "diverged", "OK", "exploded", "ok", ""]
     msg = error_of(to_csv(tmp_path, runs_frame(status=status)))
-    assert "column 'status': values other than ['ok', 'diverged'] at row 3" in msg
-    assert "file line 5" in msg and "'crashed'" in msg
+    assert "column 'status': unknown run states" in msg and "at row 3" in msg
+    assert "file line 5" in msg and "'exploded'" in msg
 
 
 def test_missing_labels(tmp_path):

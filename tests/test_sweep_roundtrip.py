@@ -55,8 +55,8 @@ def sweep_frames(draw, typed_text: bool = False) -> pd.DataFrame:
         "arch": draw(rows(st.sampled_from(draw(rows(labels, min_size=1, max_size=3))),
                           min_size=n, max_size=n)),
         "data_mix": draw(rows(labels, min_size=n, max_size=n)),
-        "n_params": draw(rows(st.floats(1e3, 1e13), min_size=n, max_size=n)),
-        "n_tokens": [b * draw(st.floats(1.0, 1e6)) for b in batch],
+        "n_params": draw(rows(st.floats(1e4, 1e13), min_size=n, max_size=n)),
+        "n_tokens": [1e6 + b * draw(st.floats(1.0, 1e6)) for b in batch],
         "batch_tokens": np.array(batch, float),
         "seq_len": seq_len,
         "lr": draw(rows(st.floats(1e-7, 10.0), min_size=n, max_size=n)),
@@ -107,7 +107,7 @@ def test_jsonl_round_trip(frame):
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
 def test_round_trip_keeps_extreme_floats(suffix):
     frame = pd.DataFrame({
-        "n_params": [0.1 + 0.2, 5e-324 + 1e3], "n_tokens": [1e15, 2.0**60],
+        "n_params": [(0.1 + 0.2) * 1e5, 5e-324 + 1e4], "n_tokens": [1e15, 2.0**60],
         "batch_tokens": [2048.0, 4096.0], "lr": [1 / 3, 2.0**-12], "loss": [np.nan, np.inf],
         "x": [-0.0, 1.7976931348623157e308]})
     round_trip(frame, suffix)

@@ -1,17 +1,22 @@
-"""File formats: pick the format, parse CSV / Parquet / JSONL into a raw frame, write JSONL."""
+"""File formats: pick the format, parse CSV / Parquet / JSONL into a raw frame, write JSONL;
+read a column map (a small TOML file naming the user's columns and run states)."""
 
 from __future__ import annotations
 
 import csv
 import json
 import math
-from collections.abc import Callable, Sequence
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bayes_scaling.data.rows import status_map
+from bayes_scaling.data.schema import INPUT_COLUMNS
 from bayes_scaling.data.validate import Where
 from bayes_scaling.errors import SweepError
 
@@ -119,3 +124,79 @@ def write_jsonl(data: pd.DataFrame, path: Path) -> None:
             record = {str(c): _json_value(values[i]) for c, values in columns.items()}
             handle.write(json.dumps(record, default=str) + "\n")
 
+
+
+# ----------------------------------------------------------------------------- column maps
+@dataclass(frozen=True)
+class ColumnMap:
+    """How a sweep file maps onto the schema: ``columns`` {their column: canonical name}
+    and ``status`` {their run state: ok, diverged or excluded} (on top of the built-in
+    tracker states). Pass them to :func:`~bayes_scaling.data.read_sweep`."""
+
+    columns: dict[str, str] = field(default_factory=dict)
+    status: dict[str, str] = field(default_factory=dict)
+
+    def updated(self, columns: Mapping[str, str] | None = None,
+                status: Mapping[str, str] | None = None) -> ColumnMap:
+        """This map with ``columns`` and ``status`` entries added (they win over ours)."""
+        return ColumnMap({**self.columns, **(columns or {})}, {**self.status, **(status or {})})
+
+
+def check_column_map(columns: Mapping[str, str], source: str = "column map") -> dict[str, str]:
+    """``columns`` as a dict, if every target is a name of the schema (INPUT_COLUMNS)."""
+    wrong = {theirs: canonical for theirs, canonical in columns.items()
+             if canonical not in INPUT_COLUMNS}
+    if wrong:
+        theirs, canonical = next(iter(wrong.items()))
+        raise SweepError(f"{source}: {theirs!r} is mapped onto {canonical!r}, which is not a "
+                         f"column of the schema; map onto one of {', '.join(INPUT_COLUMNS)} "
+                         "(THEIRS=CANONICAL)")
+    return dict(columns)
+
+
+def _flat(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested TOML tables back to dotted names: ``config.lr = "lr"`` (unquoted) is the
+    column 'config.lr', as in a W&B export."""
+    out = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        out.update(_flat(value, f"{name}.") if isinstance(value, dict) else {name: value})
+    return out
+
+
+def read_column_map(path: str | Path) -> ColumnMap:
+    """Read a column map from TOML: a ``[columns]`` table of ``THEIRS = "canonical"`` and an
+    optional ``[status]`` table of ``THEIRS = "ok" | "diverged" | "excluded"``::
+
+        [columns]
+        "config.learning_rate" = "lr"
+        "config.batch_size" = "batch_seqs"     # the batch in sequences
+        State = "status"
+
+        [status]
+        preempted = "excluded"
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SweepError(f"{path}: no such column-map file")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SweepError(f"{path}: not a valid TOML column map: {exc}") from exc
+    unknown = sorted(set(data) - {"columns", "status"})
+    if unknown or not isinstance(data.get("columns", {}), dict) or not isinstance(
+            data.get("status", {}), dict):
+        raise SweepError(f"{path}: a column map has a [columns] table and optionally a "
+                         f"[status] table; found {sorted(data)}")
+    tables = {name: _flat(data.get(name, {})) for name in ("columns", "status")}
+    for name, table in tables.items():
+        odd = [key for key, value in table.items() if not isinstance(value, str)]
+        if odd:
+            raise SweepError(f"{path}: [{name}] {odd[0]!r}: the value must be a string, got "
+                             f"{table[odd[0]]!r}")
+    columns = check_column_map(tables["columns"], f"{path}: [columns]")
+    try:
+        status_map(tables["status"])
+    except SweepError as exc:
+        raise SweepError(f"{path}: [status]: {exc}") from exc
+    return ColumnMap(columns, tables["status"])

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayes_scaling.data.formats import READERS, check_file, format_of, write_jsonl
+from bayes_scaling.data.formats import (
+    READERS,
+    ColumnMap,
+    check_file,
+    format_of,
+    write_jsonl,
+)
 from bayes_scaling.data.schema import LABEL_COLUMNS, Sweep, cell_ids
 from bayes_scaling.data.steplaw import read_steplaw
 from bayes_scaling.data.validate import MAX_SHOWN, build_sweep
@@ -23,19 +29,30 @@ def _label_sources(columns: Mapping[str, str] | None) -> list[str]:
     return [inverse.get(c, c) for c in LABEL_COLUMNS if c in inverse or c not in columns]
 
 
-def read_sweep(path: str | Path, columns: Mapping[str, str] | None = None,
-               format: str | None = None, arch_labels: Iterable[str] | None = None) -> Sweep:
+def read_sweep(path: str | Path, columns: Mapping[str, str] | ColumnMap | None = None,
+               format: str | None = None, arch_labels: Iterable[str] | None = None,
+               status: Mapping[str, str] | None = None) -> Sweep:
     """Read and validate a sweep file; ``format`` in csv, parquet, jsonl, steplaw or None
-    (by suffix: .csv, .parquet/.pq, .jsonl/.ndjson/.json)."""
+    (by suffix: .csv, .parquet/.pq, .jsonl/.ndjson/.json).
+
+    ``columns``: {their column: canonical name} (``batch_seqs`` may stand in for
+    batch_tokens), or a :class:`ColumnMap` (e.g. from :func:`read_column_map`), whose status
+    map is used too. ``status``: {their run state: ok, diverged or excluded}, on top of the
+    built-in tracker states (finished, completed -> ok; crashed, failed, killed, running ->
+    excluded with the state as the reason, never censored).
+    """
+    if isinstance(columns, ColumnMap):
+        columns, status = columns.columns, {**columns.status, **(status or {})}
     path = Path(path)
     fmt = format_of(path, format)
     check_file(path)
     if fmt == "steplaw":
-        if columns:
-            raise SweepError(f"{path}: columns= is not used with format 'steplaw'")
+        if columns or status:
+            raise SweepError(f"{path}: column and status maps are not used with format "
+                             "'steplaw'")
         return read_steplaw(path, arch_labels=arch_labels)
     frame, where = READERS[fmt](path, _label_sources(columns))
-    return build_sweep(frame, where, columns, arch_labels)
+    return build_sweep(frame, where, columns, arch_labels, status=status)
 
 
 def write_sweep(sweep: Sweep, path: str | Path) -> None:

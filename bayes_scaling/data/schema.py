@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from bayes_scaling.model import core
+
 REQUIRED_COLUMNS = ("n_params", "n_tokens", "batch_tokens", "lr", "loss")
 CANONICAL_COLUMNS = ("run_id", "arch", "data_mix", "n_params", "n_tokens", "batch_tokens",
                      "seq_len", "lr", "weight_decay", "loss", "status")
@@ -23,11 +25,47 @@ CELL_KEYS = ("arch", "data_mix", "n_params", "n_tokens", "seq_len")
 LABEL_COLUMNS = ("run_id", "arch", "data_mix", "status")
 POSITIVE_COLUMNS = ("n_params", "n_tokens", "batch_tokens", "seq_len", "lr")
 STATUSES = ("ok", "diverged")
+"""Statuses of the runs in a Sweep; an input row may also map to "excluded" (not a run)."""
+STATUS_ACTIONS = ("ok", "diverged", "excluded")
+TRACKER_STATUSES = {
+    "ok": "ok", "diverged": "diverged", "finished": "ok", "completed": "ok",
+    "crashed": "excluded", "failed": "excluded", "killed": "excluded", "running": "excluded",
+    "preempted": "excluded", "pending": "excluded", "queued": "excluded",
+    "scheduled": "excluded", "cancelled": "excluded", "canceled": "excluded"}
+"""Built-in status map (run states of W&B / MLflow style trackers, lower case): a run that
+did not finish is excluded with its state as the reason, never censored as a divergence."""
+INPUT_COLUMNS = (*CANONICAL_COLUMNS, "batch_seqs")
+"""Names a column may be mapped onto: the canonical ones, and ``batch_seqs`` (the global batch
+in sequences: batch_tokens = batch_seqs * seq_len)."""
+SIZE_COLUMNS = ("n_params", "n_tokens", "batch_tokens", "batch_seqs")
+"""Columns whose text cells may carry a size suffix (7B, 2T, 350M, 1.5e9)."""
+SIZE_SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
+LR_RANGE = (1e-6, 1.0)
+"""A peak lr outside this open interval is warned about (a unit or column mix-up?)."""
+MIN_SIZES = {"n_params": 1e4, "n_tokens": 1e6}
+"""Smaller values are refused: counts given in millions or billions, not units."""
 DEFAULTS: dict[str, Any] = {"arch": "dense", "data_mix": "default", "seq_len": 2048,
                             "weight_decay": math.nan, "status": None}
 """Values of absent columns; status None means 'ok', or 'diverged' where loss is NaN/inf."""
 REPORT_COLUMNS = ("run_id", "row", "cell", "action", "reason")
 NO_EDGE_REASON = "cell has no finite loss: no window edge to censor against"
+
+
+# ----------------------------------------------------------------------------- sizes
+def parse_size(text: str | float) -> float:
+    """A count with an optional suffix: ``"7B"`` -> 7e9, ``"2T"``, ``"350M"``, ``"4k"``,
+    ``"1.5e9"`` (K/M/B/G/T, any case); ValueError if it is not one."""
+    if isinstance(text, int | float):
+        return float(text)
+    raw = str(text).strip().replace("_", "")
+    scale = SIZE_SUFFIXES.get(raw[-1:].lower()) if raw else None
+    number = raw[:-1].strip() if scale else raw
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(f"not a number or a size such as 7B, 2T, 350M or 1.5e9: {text!r}"
+                         ) from None
+    return value * scale if scale else value
 
 
 # ----------------------------------------------------------------------------- cell ids
@@ -110,7 +148,8 @@ class Sweep:
         best = runs["loss"].where(ok).groupby(runs["cell"]).transform("min").to_numpy(float)
         no_edge = np.isnan(best)
         reason = np.select(
-            [no_edge, ~ok & ~np.isfinite(loss), ~ok, loss > (1 + window) * best],
+            [no_edge, ~ok & ~np.isfinite(loss), ~ok,
+             core.is_censored(loss, ok, core.window_edge(best, window))],
             [NO_EDGE_REASON, "diverged: loss is NaN/inf", "status=diverged",
              f"loss above the fit window: loss > (1 + {window:g}) * cell's best ok loss"],
             default="")

@@ -2,107 +2,41 @@
 
 Every input row is used, censored or listed as excluded with its reason: nothing is dropped
 silently. Bad input raises one :class:`SweepError` naming the source, the rows (0-based data
-rows, plus file lines where the format has them) and the column.
+rows, plus file lines where the format has them) and the column (as the file names it);
+implausible but possible values (an lr of 3, labels with stray spaces) are notes.
 """
 
 from __future__ import annotations
 
-import functools
-import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from bayes_scaling.data.rows import (
+    check_status_mapped,
+    exact_duplicates,
+    excluded_rows,
+    split_by_status,
+)
 from bayes_scaling.data.schema import (
     CANONICAL_COLUMNS,
     DEFAULTS,
     LABEL_COLUMNS,
+    LR_RANGE,
+    MIN_SIZES,
     POSITIVE_COLUMNS,
     REQUIRED_COLUMNS,
+    SIZE_COLUMNS,
     STATUSES,
     Sweep,
     cell_ids,
     empty_report,
 )
-from bayes_scaling.errors import SweepError
+from bayes_scaling.data.where import MAX_SHOWN, NA_TOKENS, Where, as_float, blank
 
-MAX_SHOWN = 10
-"""Rows (or run_id clashes) listed in one message before '... and N more'."""
-NA_TOKENS = frozenset({"", "na", "nan", "-nan", "n/a", "null", "none", "<na>", "#n/a"})
-
-
-# ----------------------------------------------------------------------------- locations
-class Where:
-    """Names the source and turns 0-based data rows into text (with file lines if known)."""
-
-    def __init__(self, source: str, line_of: Callable[[], Sequence[int] | None] | None = None):
-        self.source = source
-        self._line_of = line_of
-
-    @functools.cached_property
-    def lines(self) -> Sequence[int] | None:
-        return self._line_of() if self._line_of else None
-
-    def rows(self, rows: Iterable[int]) -> str:
-        rows = [int(r) for r in rows]
-        shown = rows[:MAX_SHOWN]
-        more = f" ... and {len(rows) - len(shown)} more" if len(rows) > len(shown) else ""
-        text = f"{'row' if len(rows) == 1 else 'rows'} {', '.join(map(str, shown))}{more}"
-        if self.lines is None:
-            return f"{text} (0-based data rows)"
-        lines = ", ".join(str(self.lines[r]) for r in shown)
-        return f"{text} (0-based data rows; file {'line' if len(rows) == 1 else 'lines'} {lines})"
-
-    def problem(self, column: str, what: str, rows: Iterable[int], values: Iterable = ()) -> str:
-        """'column 'lr': non-positive values at rows 3, 17 (...) (values: -1.0, 0.0)'."""
-        values = list(values)
-        shown = [repr(v) if isinstance(v, str) else f"{v}" for v in values[:3]]
-        eg = f" (values: {', '.join(shown)}{', ...' if len(values) > 3 else ''})"
-        return f"column '{column}': {what} at {self.rows(rows)}{eg if shown else ''}"
-
-    def error(self, problems: list[str]) -> SweepError:
-        if len(problems) == 1:
-            return SweepError(f"{self.source}: {problems[0]}")
-        return SweepError(f"{self.source}: {len(problems)} problems:\n  - "
-                          + "\n  - ".join(problems))
-
-
-
-# ----------------------------------------------------------------------------- validation
-def _blank(column: pd.Series) -> pd.Series:
-    """Missing values, counting empty or whitespace-only strings as missing."""
-    blank = column.isna()
-    if column.dtype == object or isinstance(column.dtype, pd.StringDtype):
-        blank |= column.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
-    return blank
-
-
-def _parse_float(value: Any) -> float | None:
-    """A float, NaN for a missing value, None if the value is not a number."""
-    if isinstance(value, bool | np.bool_):
-        return None
-    if isinstance(value, int | float | np.integer | np.floating):
-        return float(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.lower() in NA_TOKENS:
-            return math.nan
-        try:
-            return float(text)
-        except ValueError:
-            return None
-    return math.nan if value is None or value is pd.NA else None
-
-
-def as_float(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(float values, mask of present-but-not-numeric entries)."""
-    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-        return column.to_numpy(float, na_value=np.nan), np.zeros(len(column), bool)
-    parsed = [_parse_float(v) for v in column]
-    bad = np.array([p is None for p in parsed], bool)
-    return np.array([math.nan if p is None else p for p in parsed], float), bad
+__all__ = ["MAX_SHOWN", "NA_TOKENS", "Where", "as_float", "build_sweep", "drop_empty_rows",
+           "from_frame"]
 
 
 def _rename(df: pd.DataFrame, columns: Mapping[str, str] | None, where: Where) -> pd.DataFrame:
@@ -119,6 +53,8 @@ def _rename(df: pd.DataFrame, columns: Mapping[str, str] | None, where: Where) -
     if clash:
         raise where.error([f"after renaming with columns={columns}, several columns are "
                            f"named {clash}"])
+    where.names.update({canonical: theirs for theirs, canonical in columns.items()
+                        if canonical != theirs})
     return df.rename(columns=columns)
 
 
@@ -126,7 +62,7 @@ def drop_empty_rows(frame: pd.DataFrame, where: Where) -> tuple[pd.DataFrame, pd
     """(rows with any field present, exclusion report of the all-missing rows)."""
     if frame.shape[1] == 0:
         return frame, empty_report()
-    empty = pd.concat([_blank(frame[c]) for c in frame.columns], axis=1).all(axis=1)
+    empty = pd.concat([blank(frame[c]) for c in frame.columns], axis=1).all(axis=1)
     if not empty.any():
         return frame, empty_report()
     excluded = pd.DataFrame({
@@ -139,10 +75,12 @@ def drop_empty_rows(frame: pd.DataFrame, where: Where) -> tuple[pd.DataFrame, pd
 
 
 def _fill_defaults(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Absent optional columns get their DEFAULTS (run_id: r + the 0-based data row)."""
     notes = []
+    frame = frame.copy()
     if "run_id" not in frame:
-        frame.insert(0, "run_id", [f"r{i:05d}" for i in range(len(frame))])
-        notes.append("run_id absent: generated r00000, r00001, ...")
+        frame.insert(0, "run_id", [f"r{i:05d}" for i in frame.index])
+        notes.append("run_id absent: generated from the data row, r00000, r00001, ...")
     shown = {"weight_decay": "NaN (unknown)", "status": "'ok' ('diverged' where loss is NaN/inf)"}
     for column, value in DEFAULTS.items():
         if column not in frame:
@@ -152,17 +90,21 @@ def _fill_defaults(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return frame, notes
 
 
-def _numbers(frame: pd.DataFrame, where: Where, problems: list[str]) -> dict[str, np.ndarray]:
-    """Parse and check the numeric canonical columns; append problems."""
+def _numbers(frame: pd.DataFrame, where: Where, problems: list[str],
+             notes: list[str]) -> dict[str, np.ndarray]:
+    """Parse and check the numeric canonical columns (and batch_seqs); append problems."""
     out = {}
-    for column in (*POSITIVE_COLUMNS, "weight_decay", "loss"):
-        x, bad = as_float(frame[column])
+    positive = [*POSITIVE_COLUMNS, *(["batch_seqs"] if "batch_seqs" in frame else [])]
+    if "batch_tokens" not in frame:
+        positive.remove("batch_tokens")
+    for column in (*positive, "weight_decay", "loss"):
+        x, bad = as_float(frame[column], sizes=column in SIZE_COLUMNS)
         rows, raw = frame.index, frame[column].to_numpy(object)
         if bad.any():
             problems.append(where.problem(column, "non-numeric values (give plain numbers in "
                                           "the column's unit)", rows[bad], raw[bad]))
         present = ~bad & ~np.isnan(x)
-        if column in POSITIVE_COLUMNS:
+        if column in positive:
             checks = [(~bad & np.isnan(x), "missing values"),
                       (present & ~(np.isfinite(x) & (x > 0)), "non-positive or infinite values")]
             if column == "seq_len":
@@ -173,8 +115,29 @@ def _numbers(frame: pd.DataFrame, where: Where, problems: list[str]) -> dict[str
             checks = [(present & np.isfinite(x) & (x <= 0), "non-positive finite losses")]
         problems += [where.problem(column, what, rows[m], x[m]) for m, what in checks if m.any()]
         out[column] = x
+    _batch_from_sequences(out, frame.index, where, problems, notes)
     _check_units(out, frame.index, where, problems)
+    _check_plausible(out, frame.index, where, problems, notes)
+    out.pop("batch_seqs", None)
     return out
+
+
+def _batch_from_sequences(x: dict[str, np.ndarray], rows: pd.Index, where: Where,
+                          problems: list[str], notes: list[str]) -> None:
+    """batch_tokens = batch_seqs * seq_len when the batch is given in sequences; both
+    given: they must agree."""
+    if "batch_seqs" not in x:
+        return
+    tokens = x["batch_seqs"] * x["seq_len"]
+    if "batch_tokens" not in x:
+        x["batch_tokens"] = tokens
+        notes.append(f"batch_tokens = batch_seqs x seq_len (batch_seqs: column "
+                     f"{where.names.get('batch_seqs', 'batch_seqs')!r})")
+        return
+    differs = ~np.isclose(x["batch_tokens"], tokens, rtol=1e-9, atol=0) & np.isfinite(tokens)
+    if differs.any():
+        problems.append(where.problem("batch_tokens", "differs from batch_seqs x seq_len",
+                                      rows[differs], x["batch_tokens"][differs]))
 
 
 def _check_units(x: dict[str, np.ndarray], rows: pd.Index, where: Where,
@@ -193,18 +156,54 @@ def _check_units(x: dict[str, np.ndarray], rows: pd.Index, where: Where,
             "not billions)", rows[few_tokens], x["n_tokens"][few_tokens]))
 
 
-def _labels(frame: pd.DataFrame, column: str, where: Where, problems: list[str]) -> pd.Series:
-    blank = _blank(frame[column])
-    if blank.any() and column != "status":
-        problems.append(where.problem(column, "missing labels", frame.index[blank]))
-    return pd.Series([v if isinstance(v, str) else str(v) for v in frame[column]],
-                     index=frame.index, dtype="str").where(~blank)
+def _check_plausible(x: dict[str, np.ndarray], rows: pd.Index, where: Where,
+                     problems: list[str], notes: list[str]) -> None:
+    """Refuse sizes that look like millions or billions; note lr outside LR_RANGE."""
+    for column, least in MIN_SIZES.items():
+        small = x[column] < least
+        if column == "n_tokens":
+            small &= x["n_tokens"] >= x["batch_tokens"]  # those are reported above
+        if small.any():
+            problems.append(where.problem(
+                column, f"below {least:g}: looks like a count in millions or billions (give "
+                "the count itself, e.g. 7e9 or 7B)", rows[small], x[column][small]))
+    lo, hi = LR_RANGE
+    odd = ~((x["lr"] > lo) & (x["lr"] < hi)) & np.isfinite(x["lr"]) & (x["lr"] > 0)
+    if odd.any():
+        notes.append(where.problem("lr", f"outside ({lo:g}, {hi:g}), implausible for a peak "
+                                   "learning rate (another column or unit?)", rows[odd],
+                                   x["lr"][odd]))
+
+
+def _labels(frame: pd.DataFrame, column: str, where: Where, problems: list[str],
+            notes: list[str]) -> pd.Series:
+    """Labels as text; missing labels are a problem. arch and data_mix are stripped of stray
+    spaces ("Dense " is "Dense") and labels differing only in case are noted."""
+    missing = blank(frame[column])
+    if missing.any() and column != "status":
+        problems.append(where.problem(column, "missing labels", frame.index[missing]))
+    text = pd.Series([v if isinstance(v, str) else str(v) for v in frame[column]],
+                     index=frame.index, dtype="str").where(~missing)
+    if column not in ("arch", "data_mix"):  # run ids are kept exactly; status is mapped
+        return text
+    stripped = text.str.strip()
+    spaced = (stripped != text) & ~missing
+    if spaced.any():
+        notes.append(where.problem(column, "labels with leading/trailing spaces, stripped",
+                                   frame.index[spaced], text[spaced].unique()))
+    labels = pd.Series(stripped.dropna().unique())
+    clashes = [names for names in labels.groupby(labels.str.lower()).agg(list)
+               if len(names) > 1]
+    if clashes:
+        notes.append(f"column {where.column(column)}: labels that differ only in case are "
+                     f"different labels: {'; '.join(map(str, clashes))}")
+    return stripped
 
 
 def _status(frame: pd.DataFrame, loss: np.ndarray, where: Where, problems: list[str],
             notes: list[str]) -> pd.Series:
     """ok / diverged; blank -> from the loss; NaN/inf loss -> diverged."""
-    status = _labels(frame, "status", where, problems).str.strip().str.lower()
+    status = _labels(frame, "status", where, problems, notes).str.lower()
     unknown = status.notna() & ~status.isin(STATUSES)
     if unknown.any():
         problems.append(where.problem("status", f"values other than {list(STATUSES)}",
@@ -216,6 +215,10 @@ def _status(frame: pd.DataFrame, loss: np.ndarray, where: Where, problems: list[
     if overridden.any():
         notes.append(f"status 'ok' but loss NaN/inf at {where.rows(frame.index[overridden])}:"
                      " set to 'diverged'")
+    absent = (status.isna().all() and not finite.all())
+    if absent:
+        notes.append(f"no status: {int((~finite).sum())} runs with NaN/inf loss taken as "
+                     "diverged (censored); if a run crashed instead, give a status column")
     return status.where(finite, "diverged").fillna("ok")
 
 
@@ -226,7 +229,8 @@ def _check_run_ids(run_id: pd.Series, where: Where, problems: list[str]) -> None
     groups = [f"{value!r} at {where.rows(rows)}"
               for value, rows in dup.groupby(dup, sort=False).groups.items()]
     more = f"; ... and {len(groups) - MAX_SHOWN} more" if len(groups) > MAX_SHOWN else ""
-    problems.append(f"column 'run_id': duplicate values: {'; '.join(groups[:MAX_SHOWN])}{more}")
+    problems.append(f"column {where.column('run_id')}: duplicate values: "
+                    f"{'; '.join(groups[:MAX_SHOWN])}{more}")
 
 
 def _check_arch(arch: pd.Series, allowed: Iterable[str] | None, where: Where,
@@ -244,8 +248,9 @@ def _canonical(frame: pd.DataFrame, where: Where, arch_labels: Iterable[str] | N
                notes: list[str]) -> pd.DataFrame:
     """Validated canonical columns (same index as ``frame``); raises on any problem."""
     problems: list[str] = []
-    x = _numbers(frame, where, problems)
-    labels = {c: _labels(frame, c, where, problems) for c in LABEL_COLUMNS if c != "status"}
+    x = _numbers(frame, where, problems, notes)
+    labels = {c: _labels(frame, c, where, problems, notes)
+              for c in LABEL_COLUMNS if c != "status"}
     status = _status(frame, x["loss"], where, problems, notes)
     _check_run_ids(labels["run_id"], where, problems)
     _check_arch(labels["arch"], arch_labels, where, problems)
@@ -270,32 +275,58 @@ def _assemble(canonical: pd.DataFrame, frame: pd.DataFrame, where: Where) -> pd.
     return runs.reset_index(drop=True)
 
 
+def _missing_columns(frame: pd.DataFrame, where: Where) -> None:
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame
+               and not (c == "batch_tokens" and "batch_seqs" in frame)]
+    if missing:
+        batch = " (or batch_seqs: the batch in sequences)" if "batch_tokens" in missing else ""
+        raise where.error([f"missing required column(s) {missing}{batch}; columns present: "
+                           f"{list(frame.columns)} (map other names with columns=)"])
+
+
 def build_sweep(df: pd.DataFrame, where: Where, columns: Mapping[str, str] | None = None,
                 arch_labels: Iterable[str] | None = None, notes: Sequence[str] = (),
-                excluded: pd.DataFrame | None = None) -> Sweep:
-    """Rename, drop (and report) empty rows, fill defaults, validate, assemble."""
+                excluded: pd.DataFrame | None = None,
+                status: Mapping[str, str] | None = None) -> Sweep:
+    """Rename; drop (and report) empty rows, exact duplicates and runs whose status maps to
+    excluded; fill defaults; validate; assemble."""
     frame = _rename(df, columns, where)
     frame, empty = drop_empty_rows(frame, where)
-    excluded = empty if excluded is None or excluded.empty else pd.concat([excluded, empty])
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame]
-    if missing:
-        raise where.error([f"missing required column(s) {missing}; columns present: "
-                           f"{list(frame.columns)} (map other names with columns=)"])
+    _missing_columns(frame, where)
+    check_status_mapped(frame, where)
     if frame.empty:
         raise where.error(["no runs: there are no data rows"])
+    duplicates, duplicate_notes = exact_duplicates(frame, where)
+    if "batch_seqs" in frame and "seq_len" not in frame:
+        duplicate_notes.append(
+            f"batch_seqs given without seq_len: batch_tokens = batch_seqs x "
+            f"{DEFAULTS['seq_len']} (the default seq_len; map your sequence-length column if "
+            "it differs)")
     frame, default_notes = _fill_defaults(frame)
-    notes = [*notes, *default_notes]
-    canonical = _canonical(frame, where, arch_labels, notes)
-    runs = _assemble(canonical, frame, where)
-    return Sweep(runs=runs, source=where.source, excluded=excluded.reset_index(drop=True),
-                 notes=tuple(notes))
+    notes = [*notes, *duplicate_notes, *default_notes]
+    kept, by_status = split_by_status(frame.drop(index=duplicates.index), where, status)
+    reasons = pd.concat([duplicates, by_status]).sort_index()
+    if kept.empty:
+        raise where.error([f"no runs left: all {len(frame)} rows are excluded (e.g. "
+                           f"{reasons.iloc[0]})"])
+    canonical = _canonical(kept, where, arch_labels, notes)
+    runs = _assemble(canonical, kept, where)
+    parts = [p for p in (excluded, empty, excluded_rows(frame, reasons, runs))
+             if p is not None and not p.empty]
+    report = pd.concat(parts, ignore_index=True) if parts else empty_report()
+    return Sweep(runs=runs, source=where.source, excluded=report, notes=tuple(notes))
 
 
 def from_frame(df: pd.DataFrame, source: str = "<frame>",
                columns: Mapping[str, str] | None = None,
-               arch_labels: Iterable[str] | None = None) -> Sweep:
+               arch_labels: Iterable[str] | None = None,
+               status: Mapping[str, str] | None = None) -> Sweep:
     """Validate a DataFrame (renamed with ``columns={theirs: canonical}``) into a Sweep.
 
     ``arch_labels``: allowed arch labels (e.g. from a model spec); others are an error.
+    ``status``: {their run state: ok, diverged or excluded}, on top of the built-in tracker
+    states (finished/completed -> ok; crashed, failed, killed, running -> excluded).
+    ``batch_seqs`` (the global batch in sequences) may stand in for ``batch_tokens``.
     """
-    return build_sweep(df.reset_index(drop=True), Where(source), columns, arch_labels)
+    return build_sweep(df.reset_index(drop=True), Where(source), columns, arch_labels,
+                       status=status)
