@@ -32,15 +32,32 @@ tests, listed here so ``--help`` does not import it."""
 __all__ = ["COMMANDS", "USER_ERRORS", "build_parser", "main"]
 
 
+def _add_sweep_input_arguments(p: argparse.ArgumentParser) -> None:
+    """--format and the column/status maps of every command that reads a sweep file."""
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="file format (default: by suffix); 'steplaw' for the Step Law CSVs")
+    p.add_argument("--column", action="append", default=[], metavar="THEIRS=CANONICAL",
+                   help="map a column of the file onto the schema (repeatable), e.g. "
+                        "config.lr=lr; canonical names: run_id, arch, data_mix, n_params, "
+                        "n_tokens, batch_tokens, batch_seqs (batch in sequences: times "
+                        "seq_len), seq_len, lr, weight_decay, loss, status")
+    p.add_argument("--columns-file", type=Path, default=None, metavar="TOML",
+                   help="the same maps in a file: a [columns] table (THEIRS = \"canonical\") "
+                        "and an optional [status] table; --column/--status win over it")
+    p.add_argument("--status", action="append", default=[],
+                   metavar="THEIRS=ok|diverged|excluded",
+                   help="map a run state of the status column (repeatable); built in: "
+                        "finished, completed = ok; crashed, failed, killed, running = "
+                        "excluded (listed with the reason, never censored)")
+
+
 def _add_validate_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "validate", help="check sweep file(s) and report runs, cells, ranges and censoring",
         description="Read and validate sweep files (several are concatenated); print runs, "
                     "cells, label and value ranges and the censoring/exclusion report.")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    p.add_argument("--format", choices=FORMATS, help="file format (default: by suffix)")
-    p.add_argument("--column", action="append", default=[], metavar="THEIRS=CANONICAL",
-                   help="rename a column onto the canonical schema (repeatable)")
+    _add_sweep_input_arguments(p)
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--window", type=window, default=defaults.WINDOW,
                    help="fit window: runs with loss > (1 + window) * cell best are censored")
@@ -65,8 +82,7 @@ def _add_fit_parser(subparsers: argparse._SubParsersAction) -> None:
                     "Exits with 3 when the diagnostics show problems, unless "
                     "--allow-bad-diagnostics.")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="sweep file(s)")
-    p.add_argument("--format", choices=FORMATS, default=None,
-                   help="file format (default: by suffix); 'steplaw' for the Step Law CSVs")
+    _add_sweep_input_arguments(p)
     p.add_argument("--model", type=Path, default=None,
                    help="model spec TOML (default: the built-in models/default.toml)")
     p.add_argument("--out", type=Path, required=True, help="posterior file (.nc)")
@@ -88,8 +104,9 @@ def _add_predict_parser(subparsers: argparse._SubParsersAction) -> None:
                     "expected regret (loss increase) of each law's choice.")
     p.add_argument("posterior", type=Path, help="posterior file written by `fit` (.nc)")
     p.add_argument("--params", type=positive, required=True,
-                   help="non-embedding (for MoE: active) parameters N")
-    p.add_argument("--tokens", type=positive, required=True, help="training tokens D")
+                   help="non-embedding (for MoE: active) parameters N, e.g. 7e9 or 7B")
+    p.add_argument("--tokens", type=positive, required=True,
+                   help="training tokens D, e.g. 2e12 or 2T")
     p.add_argument("--arch", required=True, help="architecture family, e.g. dense or moe")
     p.add_argument("--mix", default=None, help=defaults.MIX_HELP)
     p.add_argument("--seq-len", type=positive, default=defaults.SEQ_LEN,
@@ -112,9 +129,9 @@ def _add_report_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("posterior", type=Path, help="posterior file written by `fit` (.nc)")
     p.add_argument("--out", type=Path, default=defaults.REPORT_OUT, help="HTML file to write")
     p.add_argument("--params", type=positive, default=None,
-                   help="target non-embedding (for MoE: active) parameters N")
+                   help="target non-embedding (for MoE: active) parameters N, e.g. 7B")
     p.add_argument("--tokens", type=positive, default=None,
-                   help="target training tokens D")
+                   help="target training tokens D, e.g. 2T")
     p.add_argument("--arch", action="append", default=None,
                    help="target architecture (repeatable: one target per arch; default: "
                         "every fitted arch); proposals are for the first")
@@ -158,9 +175,9 @@ def _add_propose_parser(subparsers: argparse._SubParsersAction) -> None:
                     "--budget-flops.")
     p.add_argument("posterior", type=Path, help="posterior file written by `fit` (.nc)")
     p.add_argument("--target-params", type=positive, required=True,
-                   help="target non-embedding (for MoE: active) parameters N")
+                   help="target non-embedding (for MoE: active) parameters N, e.g. 7B")
     p.add_argument("--target-tokens", type=positive, required=True,
-                   help="target training tokens D")
+                   help="target training tokens D, e.g. 2T")
     p.add_argument("--arch", required=True, help="target architecture, e.g. dense")
     p.add_argument("--mix", default=None, help=defaults.MIX_HELP)
     p.add_argument("--candidates", type=Path, default=None,

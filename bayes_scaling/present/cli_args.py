@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from bayes_scaling.errors import BayesScalingError, CandidateError, SweepError
+from bayes_scaling.data.formats import ColumnMap, check_column_map, read_column_map
+from bayes_scaling.data.rows import status_map
+from bayes_scaling.data.schema import parse_size
+from bayes_scaling.errors import BayesScalingError, CandidateError, SweepError, TargetError
 
 USER_ERRORS: tuple[type[Exception], ...] = (BayesScalingError, OSError)
 """Exceptions shown as one ``error: <message>`` line (exit code 2) rather than a traceback."""
@@ -41,10 +47,14 @@ def window(text: str) -> float:
 
 
 def positive(text: str) -> float:
-    """argparse type: a positive number."""
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    """argparse type: a positive finite number; sizes may carry a suffix (7B, 2T, 350M)."""
+    try:
+        value = parse_size(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"must be a positive number such as 7e9 or 7B (suffixes K, M, B, T), got {text!r}")
     return value
 
 
@@ -56,15 +66,79 @@ def count(text: str) -> int:
     return value
 
 
-def column_map(pairs: Sequence[str]) -> dict[str, str] | None:
-    """``["N=n_params", ...]`` -> ``{"N": "n_params", ...}`` (None when empty)."""
+def _pairs(pairs: Sequence[str], option: str, what: str) -> dict[str, str]:
     mapping = {}
     for pair in pairs:
-        theirs, sep, canonical = pair.rpartition("=")
-        if not sep or not theirs or not canonical:
-            raise SweepError(f"--column expects THEIRS=CANONICAL, got {pair!r}")
-        mapping[theirs] = canonical
-    return mapping or None
+        theirs, sep, value = pair.rpartition("=")
+        if not sep or not theirs or not value:
+            raise SweepError(f"{option} expects {what}, got {pair!r}")
+        mapping[theirs] = value
+    return mapping
+
+
+def column_map(pairs: Sequence[str]) -> dict[str, str] | None:
+    """``["N=n_params", ...]`` -> ``{"N": "n_params", ...}`` (None when empty); each target
+    must be a schema column (or batch_seqs)."""
+    mapping = _pairs(pairs, "--column", "THEIRS=CANONICAL")
+    return check_column_map(mapping, "--column") or None
+
+
+def status_pairs(pairs: Sequence[str]) -> dict[str, str]:
+    """``["preempted=excluded", ...]`` -> ``{"preempted": "excluded"}``, values checked."""
+    mapping = _pairs(pairs, "--status", "THEIRS=ok|diverged|excluded")
+    try:
+        status_map(mapping)
+    except SweepError as exc:
+        raise SweepError(f"--status: {exc}") from exc
+    return mapping
+
+
+def sweep_map(args: argparse.Namespace) -> ColumnMap:
+    """The column and status maps of ``--columns-file``, ``--column`` and ``--status``
+    (the command line wins over the file)."""
+    base = ColumnMap() if args.columns_file is None else read_column_map(args.columns_file)
+    return base.updated(column_map(args.column), status_pairs(args.status))
+
+
+# ----------------------------------------------------------------------------- output paths
+def _writable_folder(folder: Path, option: str, path: Path) -> None:
+    """The nearest existing folder of ``folder`` must be a folder we can create files in."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(f"{option} {path}: {existing} is not a folder")
+    try:
+        handle, probe = tempfile.mkstemp(dir=existing, prefix=".bayes-scaling-probe-")
+    except OSError as exc:
+        raise PermissionError(f"{option} {path}: cannot write in {existing} "
+                              f"({exc.strerror or exc})") from None
+    os.close(handle)
+    os.unlink(probe)
+
+
+def check_output_file(path: Path, option: str = "--out") -> None:
+    """Fail now (not after sampling or drawing) if ``path`` cannot be written as a file."""
+    if path.is_dir():
+        raise IsADirectoryError(f"{option} {path}: is a folder; give a file name")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise PermissionError(f"{option} {path}: the file exists and is not writable")
+    _writable_folder(path.parent, option, path)
+
+
+def check_output_dir(path: Path, option: str = "--out") -> None:
+    """Fail now if ``path`` cannot be (created as) a folder to write into."""
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{option} {path}: exists and is not a folder")
+    _writable_folder(path, option, path)
+
+
+def check_batch(batch_tokens: float | None, seq_len: float) -> None:
+    """A batch (tokens) below one sequence is a batch given in sequences."""
+    if batch_tokens is not None and batch_tokens < seq_len:
+        raise TargetError(f"--batch-tokens {batch_tokens:g} is below --seq-len {seq_len:g}: "
+                          "the batch is in tokens (sequences x seq_len); was it given in "
+                          "sequences?")
 
 
 def read_candidates(path: str | Path) -> pd.DataFrame:

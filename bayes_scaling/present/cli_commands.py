@@ -7,8 +7,15 @@ import argparse
 import json
 import sys
 
-from bayes_scaling.data import concat_sweeps, read_sweep, write_sweep
-from bayes_scaling.present.cli_args import EXIT_BAD_DIAGNOSTICS, column_map, read_candidates
+from bayes_scaling.data import Sweep, concat_sweeps, read_sweep, write_sweep
+from bayes_scaling.present.cli_args import (
+    EXIT_BAD_DIAGNOSTICS,
+    check_batch,
+    check_output_dir,
+    check_output_file,
+    read_candidates,
+    sweep_map,
+)
 from bayes_scaling.present.text import (
     comparison_result,
     predict_text,
@@ -17,15 +24,42 @@ from bayes_scaling.present.text import (
     validation_text,
 )
 
+EXCLUDED_SHOWN = 10
+"""Excluded rows listed by ``fit`` before '... and N more'."""
+
 
 def _say(text: str) -> None:
     print(text, flush=True)
 
 
+def _sweep_lines(sweep: Sweep, window: float) -> list[str]:
+    """What ``fit`` says about its input: counts, excluded rows with reasons, notes."""
+    summary = sweep.summary(window)
+    lines = [f"sweep: {summary['runs']} runs in {summary['cells']} cells "
+             f"({', '.join(summary['archs'])}; mixes {', '.join(summary['data_mixes'])}); "
+             f"censored {summary['n_censored']}, excluded {summary['n_excluded']}"]
+    excluded = summary["excluded"]
+    lines += [f"  excluded {row['run_id'] or '(no run_id)'}: {row['reason']}"
+              for row in excluded[:EXCLUDED_SHOWN]]
+    if len(excluded) > EXCLUDED_SHOWN:
+        lines.append(f"  ... and {len(excluded) - EXCLUDED_SHOWN} more excluded "
+                     "(`bayes-scaling validate` lists them all)")
+    if sweep.notes:
+        lines += [f"notes on {sweep.source}:", *[f"  - {note}" for note in sweep.notes]]
+    return lines
+
+
+def _read_sweeps(args: argparse.Namespace, arch_labels: tuple[str, ...] | None = None
+                 ) -> Sweep:
+    """The sweep file(s) of a command, read with its --format/--column/--status maps."""
+    maps = sweep_map(args)
+    sweeps = [read_sweep(path, columns=maps, format=args.format, arch_labels=arch_labels)
+              for path in args.paths]
+    return concat_sweeps(sweeps)
+
+
 def run_validate(args: argparse.Namespace) -> int:
-    columns = column_map(args.column)
-    sweep = concat_sweeps(read_sweep(path, columns=columns, format=args.format)
-                          for path in args.paths)
+    sweep = _read_sweeps(args)
     if args.json:
         print(json.dumps(sweep.summary(args.window), allow_nan=False))
     else:
@@ -34,6 +68,8 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
+    check_output_file(args.out)
+
     from bayes_scaling.data import simulate_sweep
 
     sweep, truth = simulate_sweep(seed=args.seed)
@@ -46,18 +82,15 @@ def run_simulate(args: argparse.Namespace) -> int:
 
 
 def run_fit(args: argparse.Namespace) -> int:
+    check_output_file(args.out)
+
     from bayes_scaling.model.fit import diagnose, fit, save_posterior
     from bayes_scaling.model.spec import load_spec
     from bayes_scaling.present.summary import format_law_table, law_table
 
     spec = load_spec(args.model)
-    sweeps = [read_sweep(p, format=args.format, arch_labels=spec.archs or None)
-              for p in args.paths]
-    sweep = concat_sweeps(sweeps) if len(sweeps) > 1 else sweeps[0]
-    summary = sweep.summary(spec.window)
-    _say(f"sweep: {summary['runs']} runs in {summary['cells']} cells "
-         f"({', '.join(summary['archs'])}; mixes {', '.join(summary['data_mixes'])}); "
-         f"censored {summary['n_censored']}, excluded {summary['n_excluded']}")
+    sweep = _read_sweeps(args, spec.archs or None)
+    _say("\n".join(_sweep_lines(sweep, spec.window)))
     _say(f"model: {spec.name} ({spec.source}); sampler {spec.sampler}")
     posterior = fit(sweep, spec, seed=args.seed, draws=args.draws, tune=args.tune,
                     chains=args.chains, progressbar=not args.quiet)
@@ -76,6 +109,8 @@ def run_fit(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    check_batch(args.batch_tokens, args.seq_len)
+
     from bayes_scaling.model.fit import load_posterior
     from bayes_scaling.predict.targets import compare_choices, make_target, mix_notes
 
@@ -110,6 +145,10 @@ def run_propose(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    check_output_file(args.out)
+    if args.figures is not None:
+        check_output_dir(args.figures, "--figures")
+
     from bayes_scaling.model.fit import load_posterior
     from bayes_scaling.predict.targets import default_targets
     from bayes_scaling.present.plots import write_figures
@@ -130,6 +169,8 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    check_output_dir(args.out)
+
     from bayes_scaling.present.demo import run_demo as demo
 
     demo(args.out, seed=args.seed, draws=args.draws, tune=args.tune, chains=args.chains,
