@@ -12,6 +12,8 @@ _EXPORTS = {
     "compare_choices": "targets",
     "Comparison": "targets",
     "prior_summary": "prior_check",
+    "max_safe_batch": "max_batch",
+    "MaxBatch": "max_batch",
     "draw_new_cells": "draws",
 }
 """Public name -> module of this stage that defines it (imported on first use)."""

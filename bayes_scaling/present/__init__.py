@@ -13,6 +13,7 @@ _EXPORTS = {
     "make_figures": "plots",
     "write_figures": "plots",
     "plot_prior_predictive": "plots_prior",
+    "plot_max_batch": "plots_batch",
     "law_table": "summary",
     "validation_text": "text",
     "read_candidates": "cli_args",
