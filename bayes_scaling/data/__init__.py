@@ -8,7 +8,7 @@ runs: duplicates, tracker run states), ``validate`` (raw frame -> validated runs
 :func:`concat_sweeps`), ``simulate`` (synthetic sweeps).
 """
 
-from importlib import import_module
+from bayes_scaling.lazy import lazy_exports
 
 _EXPORTS = {
     "Sweep": "schema",
@@ -23,10 +23,4 @@ _EXPORTS = {
 }
 """Public name -> module of this stage that defines it (imported on first use)."""
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)
