@@ -19,6 +19,7 @@ from bayes_scaling.model import core
 from bayes_scaling.model.fit import frame_to_dataset
 from bayes_scaling.model.spec import default_spec
 from bayes_scaling.predict.draws import Draws, draw_new_cells
+from bayes_scaling.predict.regret import expected_regret
 
 S = 400
 CELL = "dense|web|N=1e+08|D=2e+09|S=2048"
@@ -95,7 +96,8 @@ def _by_group(ranked: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_the_informative_candidate_ranks_first(toy):
-    ranked = propose(toy, TARGET, candidates=_candidates(toy), seed=0, n_outcomes=16)
+    ranked = propose(toy, TARGET, candidates=_candidates(toy), seed=0, n_outcomes=16,
+                     objective="per_flop")
     g = _by_group(ranked)
     assert g.index[0] == "near" and bool(g.loc["near", "selected"])
     assert g.loc["near", "eig_nats"] > 0.5
@@ -106,16 +108,19 @@ def test_the_informative_candidate_ranks_first(toy):
 
 
 def test_ten_times_the_cost_ranks_lower(toy):
-    g = _by_group(propose(toy, TARGET, candidates=_candidates(toy), seed=0, n_outcomes=16))
+    g = _by_group(propose(toy, TARGET, candidates=_candidates(toy), seed=0, n_outcomes=16,
+                          objective="per_flop"))
     assert g.loc["near_10x_cost", "rank"] > g.loc["near", "rank"]
     # same cell, same simulated outcomes: the same information at a tenth of the score
     assert g.loc["near_10x_cost", "eig_nats"] == pytest.approx(g.loc["near", "eig_nats"])
     assert g.loc["near_10x_cost", "score"] == pytest.approx(g.loc["near", "score"] / 10)
 
 
-@pytest.mark.parametrize("objective", ["auto", "per_flop", "total"])
+@pytest.mark.parametrize("objective", ["auto", "per_flop", "total", "value"])
 def test_budget_is_never_exceeded(toy, objective):
     cands = _candidates(toy)
+    if objective == "value":  # runs cheap enough to be worth their cost
+        cands["cost_flops"] *= 1e-6
     cost = cands.groupby("group")["cost_flops"].sum()
     budget = 1.5 * cost["near"]
     ranked = propose(toy, TARGET, candidates=cands, budget_flops=budget, k=4, seed=1,
@@ -135,10 +140,47 @@ def test_nothing_affordable_selects_nothing(toy):
 
 def test_scores_are_reproducible_with_a_seed(toy):
     run = lambda seed: propose(toy, TARGET, candidates=_candidates(toy), k=2,  # noqa: E731
-                               seed=seed, n_outcomes=8)
+                               seed=seed, n_outcomes=8, objective="per_flop")
     a, b, c = run(3), run(3), run(4)
     pd.testing.assert_frame_equal(a, b)
     assert _by_group(a).loc["near", "eig_nats"] != _by_group(c).loc["near", "eig_nats"]
+
+
+def test_value_is_the_drop_in_expected_regret_priced_in_target_flops(toy):
+    """regret_before_pct (1/2 tr(H Sigma)) against an independent evaluation: the exact
+    expected regret (skewed bowl, every draw) of the posterior mean choice; the value in
+    target FLOPs by the loss law (l_d = -0.03 in the toy): 6ND (exp(value / 0.03) - 1)."""
+    ranked = propose(toy, TARGET, candidates=_candidates(toy), seed=0, n_outcomes=16)
+    g = _by_group(ranked)
+    cells = draw_new_cells(toy, TARGET, seed=0).isel(target=0)
+    choice = {q: float(np.exp(cells[f"log_{q}_opt"].mean())) for q in ("lr", "batch")}
+    exact = expected_regret(toy, TARGET, lr=choice["lr"], batch_tokens=choice["batch"])
+    assert g.loc["near", "regret_before_pct"] == pytest.approx(
+        float(exact["expected_regret_pct"][0]), rel=0.15)
+    near = g.loc["near"]
+    assert 0 < near["value_pct"] <= near["regret_before_pct"]
+    assert near["regret_after_pct"] == pytest.approx(near["regret_before_pct"]
+                                                     - near["value_pct"])
+    flops = 6 * TARGET["n_params"] * TARGET["n_tokens"]
+    assert near["value_flops"] == pytest.approx(
+        flops * np.expm1(near["value_pct"] / 100 / 0.03), rel=1e-6)
+
+
+def test_stopping_rule_nothing_worth_its_cost(toy):
+    """The near mini-sweep costs 3 x 6 x 4e9 x 8e10 FLOPs, half the target's compute: by
+    value nothing is worth running (said plainly), though it is the most informative; at a
+    millionth of the cost it is selected and worth it."""
+    cands = _candidates(toy)
+    ranked = propose(toy, TARGET, candidates=cands, seed=0, n_outcomes=16, k=2)
+    g = _by_group(ranked)
+    assert not ranked["selected"].any() and not g["worth_running"].fillna(False).any()
+    assert ranked.attrs["verdict"].startswith("nothing is worth running")
+    cheap = propose(toy, TARGET, candidates=cands.assign(cost_flops=cands["cost_flops"] * 1e-6),
+                    seed=0, n_outcomes=16, k=1)
+    gc = _by_group(cheap)
+    assert bool(gc.loc["near", "selected"]) and bool(gc.loc["near", "worth_running"])
+    assert cheap.attrs["verdict"].startswith("run the 1 selected group")
+    assert cheap.attrs["regret_after_pct"] < cheap.attrs["regret_before_pct"]
 
 
 def test_target_matches_draw_new_cells(toy):

@@ -22,15 +22,24 @@ from bayes_scaling.design.candidates import (
     target_effects,
 )
 from bayes_scaling.model import core
-from bayes_scaling.predict.draws import Draws
+from bayes_scaling.predict.draws import Draws, new_cell_draws
 
 
 @dataclass
 class Problem:
+    """Candidate groups (g_*: cell, log settings, validity, cost), their cells' effects, and
+    the target per draw: optimum mean and residual covariance (t_mean, t_cov), bowl curvature
+    H = C C^T averaged over the target cell's residual samples (t_h), optimal loss (t_loss),
+    d log L* / d log D of the loss law (t_slope_d) and its 6ND cost (t_flops)."""
+
     d: Draws
     cells: list[CellEffects]
     t_mean: np.ndarray
     t_cov: np.ndarray
+    t_h: np.ndarray
+    t_loss: np.ndarray
+    t_slope_d: np.ndarray
+    t_flops: float
     table: pd.DataFrame
     groups: pd.Index
     g_cell: np.ndarray
@@ -80,7 +89,12 @@ def normalise(logw: np.ndarray) -> np.ndarray:
 def build_problem(d: Draws, target: pd.DataFrame, table: pd.DataFrame, *, n_inner: int,
                   diverge: float) -> Problem:
     """The problem of choosing among the runs of ``table`` for ``target`` on draws ``d``."""
-    t_mean, t_cov = target_effects(d, target.iloc[0])
+    t = target.iloc[0]
+    t_mean, t_cov = target_effects(d, t)
+    eff = new_cell_draws(d, t["arch"], t["data_mix"], float(t["n_params"]),
+                         float(t["n_tokens"]), n_inner)
+    chol = core.chol_matrix(eff["chol_diag"], eff["chol_offdiag"][:, None, :])
+    t_h = np.einsum("smij,smkj->sik", chol, chol) / chol.shape[1]
     table = table.assign(cell_id=match_cells(d, table).to_numpy())
     keys = table[["cell_id", "arch", "data_mix", "n_params", "n_tokens"]].astype(str).agg(
         "/".join, axis=1)
@@ -100,6 +114,10 @@ def build_problem(d: Draws, target: pd.DataFrame, table: pd.DataFrame, *, n_inne
     g_u[gcodes, pos] = np.log(table[["lr", "batch_tokens", "weight_decay"]].to_numpy(float))
     g_u[~g_valid, :2] = 0.0
     cost = np.bincount(gcodes, weights=table["cost_flops"].to_numpy(float))
-    return Problem(d=d, cells=cells, t_mean=t_mean, t_cov=t_cov, table=table, groups=groups,
+    return Problem(d=d, cells=cells, t_mean=t_mean, t_cov=t_cov, t_h=t_h,
+                   t_loss=np.exp(eff["log_loss_opt"]).mean(axis=1),
+                   t_slope_d=d.by_arch("l_d", t["arch"], "sd_arch_loss_exponent"),
+                   t_flops=6.0 * float(t["n_params"]) * float(t["n_tokens"]),
+                   table=table, groups=groups,
                     g_cell=g_cell, g_u=g_u, g_valid=g_valid, g_cost=cost,
                     window=d.spec.window, diverge=diverge)

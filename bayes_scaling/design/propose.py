@@ -1,4 +1,8 @@
-"""Next-run selection: which small run(s) shrink the target's optimum most per FLOP.
+"""Next-run selection: which small run(s) are worth their cost for the target.
+
+By default a candidate's score is its value per FLOP (:mod:`bayes_scaling.design.value`: the
+expected drop of the target's expected regret, as target FLOPs), and a group is selected only
+when its value exceeds its cost; information gain per FLOP remains an objective.
 
 For each candidate (a run, or a mini-sweep ``group`` of runs) every posterior draw implies
 the candidate cell's loss bowl (see :mod:`bayes_scaling.design.candidates`). Simulated outcomes
@@ -9,16 +13,18 @@ loss says nothing. The draws are reweighted by the model's likelihood of each si
 outcome (importance reweighting; a new cell's residuals are marginalised over inner
 samples), and the target's predictive covariance of (log lr_opt, log batch_opt[, log
 weight_decay_opt]) is recomputed, Rao-Blackwellised over the target's own cell scatter.
+Value = the drop of 1/2 tr(H Sigma) from that covariance before to the expected one after.
 Information gain (nats) = 0.5 log det(before) - 0.5 log det(expected covariance after): the
 Gaussian entropy drop of the expected posterior, which (unlike averaging log dets) does not
-mistake a few surviving draws for information; score = that gain per FLOP.
+mistake a few surviving draws for information.
 
 All candidates are screened with a linear-Gaussian (ensemble) approximation of the same
 quantity, then the top ``n_rescore`` are re-scored by reweighting. ``k > 1`` picks greedily:
 after each pick one outcome of it is fantasised and the draw weights conditioned on it
-(tempered if the effective sample size would fall below ``ess_floor`` x draws). With a
-budget, the batch is the better of the per-FLOP greedy and the plain-gain greedy (by total
-expected gain), the usual remedy for budgeted greedy selection.
+(tempered if the effective sample size would fall below ``ess_floor`` x draws). With the
+"auto" information objective and a budget, the batch is the better of the per-FLOP greedy and
+the plain-gain greedy (by total expected gain), the usual remedy for budgeted greedy
+selection.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from bayes_scaling.design.problem import (
     normalise,
     target_cov,
 )
+from bayes_scaling.design.value import compute_equivalent, expected_regret, regret_pct, value
 from bayes_scaling.model import core
 from bayes_scaling.predict.draws import Draws, as_targets
 
@@ -103,9 +110,16 @@ def _screen(p: Problem, state: State, idx: np.ndarray, rng: np.random.Generator,
 
 
 # ----------------------------------------------------------------------------- propose
-def _group_rows(p: Problem, g: int, eig: float, before: np.ndarray, after: np.ndarray,
-                ess: float, how: str) -> dict:
-    row = {"group": p.groups[g], "eig_nats": eig, "score": eig / p.g_cost[g],
+OBJECTIVES = ("value", "auto", "per_flop", "total")
+
+
+def _group_rows(p: Problem, g: int, eig: float, w: np.ndarray, before: np.ndarray,
+                after: np.ndarray, ess: float, how: str, objective: str) -> dict:
+    v = value(p, w, before, after)
+    score = (v["value_flops"] / p.g_cost[g] if objective == "value"
+             else eig / p.g_cost[g] if objective != "total" else eig)
+    row = {"group": p.groups[g], "eig_nats": eig, "score": score, **v,
+           "worth_running": bool(v["value_flops"] > p.g_cost[g]),
            "group_cost_flops": p.g_cost[g], "ess": ess, "scored_by": how}
     for i, q in enumerate(p.d.dims):
         row[f"{q}_width90_before"] = 2 * Z90 * np.sqrt(before[i, i])
@@ -119,39 +133,54 @@ class _Path:
     rows: dict[int, dict]
     first: dict[int, dict]
     total_eig: float
+    regret_before_pct: float
+    regret_after_pct: float
+    """After the last pick's expected outcome (given the earlier picks' fantasised ones)."""
 
 
-def _greedy(p: Problem, k: int, budget: float, seed: int, per_flop: bool, n_rescore: int,
+def _greedy(p: Problem, k: int, budget: float, seed: int, objective: str, n_rescore: int,
             n_outcomes: int, ess_floor: float) -> _Path:
-    """Greedy picks (by EIG per FLOP, or by EIG) with fantasised outcomes between picks."""
+    """Greedy picks with fantasised outcomes between picks: by value per FLOP (stopping when
+    no candidate's value exceeds its cost), by EIG per FLOP, or by EIG."""
     state = State(logw=np.full(p.d.n, -np.log(p.d.n)), inner={})
-    path = _Path([], {}, {}, 0.0)
+    w0 = normalise(state.logw)
+    before = float(regret_pct(p, w0, target_cov(w0, p)))
+    path = _Path([], {}, {}, 0.0, before, before)
     for pick in range(k):
         eligible = np.flatnonzero((p.g_cost <= (budget - p.g_cost[path.chosen].sum())
                                    * (1 + 1e-12)) & ~np.isin(np.arange(len(p.groups)),
                                                              path.chosen))
         if not len(eligible):
             break
-        cov0 = target_cov(normalise(state.logw), p)
+        w = normalise(state.logw)
+        cov0 = target_cov(w, p)
         eig_s, post_s = _screen(p, state, eligible, np.random.default_rng([seed, pick, 1]))
-        div = p.g_cost if per_flop else np.ones_like(p.g_cost)
-        order = np.argsort(-eig_s / div[eligible], kind="stable")
+        if objective == "value":
+            drop = expected_regret(p, w, cov0) - expected_regret(p, w, post_s)
+            key_s = compute_equivalent(p, w, drop) / p.g_cost[eligible]
+        else:
+            key_s = eig_s / (p.g_cost[eligible] if objective != "total" else 1.0)
+        order = np.argsort(-np.nan_to_num(key_s, nan=-np.inf), kind="stable")
         rescored = {int(eligible[j]): rescore(p, state, int(eligible[j]),
-                                               np.random.default_rng([seed, pick]), n_outcomes)
+                                              np.random.default_rng([seed, pick]), n_outcomes)
                     for j in order[:n_rescore]}
-        best = max(rescored, key=lambda g: rescored[g][0] / div[g])
+        rows = {g: _group_rows(p, g, r[0], w, cov0, r[1], r[2], "reweight", objective)
+                for g, r in rescored.items()}
+        best = max(rows, key=lambda g: np.nan_to_num(rows[g]["score"], nan=-np.inf))
         if pick == 0:
-            path.first = {int(g): _group_rows(p, g, eig_s[j], cov0, post_s[j], np.nan, "screen")
+            path.first = {int(g): _group_rows(p, g, eig_s[j], w, cov0, post_s[j], np.nan,
+                                              "screen", objective)
                           for j, g in enumerate(eligible)}
-            path.first.update({g: _group_rows(p, g, r[0], cov0, r[1], r[2], "reweight")
-                               for g, r in rescored.items()})
-        path.rows[best] = _group_rows(p, best, rescored[best][0], cov0, rescored[best][1],
-                                      rescored[best][2], "reweight")
+            path.first.update(rows)
+        if objective == "value" and not rows[best]["worth_running"]:
+            break  # the stopping rule: nothing left is worth its cost
+        path.rows[best] = rows[best]
         path.total_eig += rescored[best][0]
+        path.regret_after_pct = rows[best]["regret_after_pct"]
         path.chosen.append(best)
         if pick < k - 1:
             state = condition(p, state, best, np.random.default_rng([seed, pick, 2]),
-                               ess_floor)
+                              ess_floor)
     return path
 
 
@@ -159,9 +188,9 @@ def propose(posterior: xr.DataTree, target: pd.DataFrame | dict,
             candidates: pd.DataFrame | None = None, budget_flops: float | None = None,
             k: int = 1, seed: int = 0, *, n_outcomes: int = 32, n_draws: int = 1000,
             n_inner: int = 8, n_rescore: int = 48, diverge_log_lr: float = 1.6,
-            ess_floor: float = 0.1, objective: str = "auto") -> pd.DataFrame:
-    """Rank candidate runs by expected information gain about the target's optimum per FLOP,
-    and select up to ``k`` of them within ``budget_flops``.
+            ess_floor: float = 0.1, objective: str = "value") -> pd.DataFrame:
+    """Rank candidate runs by their value for the target (or by information gain), and
+    select up to ``k`` of them within ``budget_flops``.
 
     Args:
         posterior: a fitted posterior (:func:`bayes_scaling.model.fit.fit`).
@@ -170,32 +199,36 @@ def propose(posterior: xr.DataTree, target: pd.DataFrame | dict,
             ``group`` column makes mini-sweeps); default
             :func:`~bayes_scaling.design.candidates.default_candidates`.
         budget_flops: the total cost of the selected groups never exceeds it.
-        k: how many groups to select (greedily, each after a fantasised outcome of the last).
+        k: how many groups to select at most (greedily, each after a fantasised outcome of
+            the last).
         seed: seeds everything random (scores are reproducible).
         n_outcomes: simulated outcomes per re-scored candidate.
         n_draws: posterior draws used (thinned evenly); n_inner: residual samples per draw
             for a new cell; n_rescore: candidates re-scored by reweighting after the screen.
         diverge_log_lr: simulated runs this far above the draw's log lr optimum diverge.
         ess_floor: fantasised conditioning is tempered to keep ESS >= this x draws.
-        objective: how the selection is made. "per_flop": greedy on EIG per FLOP. "total":
-            greedy on EIG. "auto" (default): per_flop without a budget; with a budget, the
-            better (by total expected information) of the two greedy batches, the standard
-            remedy for budgeted greedy selection (cost-benefit greedy alone can spend the k
-            picks on cheap runs and leave most of the budget unused).
+        objective: "value" (default): greedy on value per FLOP (:mod:`.value`: the drop of
+            the target's expected regret, as target FLOPs), and a group is selected only when
+            its value exceeds its cost, so the answer can be "nothing is worth running".
+            Information gain: "per_flop" (EIG per FLOP), "total" (EIG), or "auto"
+            (per_flop without a budget; with one, the better by total EIG of the per_flop and
+            total greedy batches).
 
     Returns one row per candidate run, ranked (``rank`` 1 = best; rows of a group share it):
-    the run, ``cost_flops`` (the run) and ``group_cost_flops``, ``eig_nats``, ``score``
-    (nats per FLOP), the 90% interval width (3.29 sd) of each target quantity before and
-    after (expected), ``ess`` (mean effective draws after reweighting), ``scored_by``
-    (reweight / screen / over budget) and ``selected`` (in ``rank`` order; a later pick's
-    figures are conditional on the fantasised outcomes of the earlier ones). Unselected rows
-    are ranked by score.
+    the run, ``cost_flops`` (the run) and ``group_cost_flops``, ``score`` (the objective's:
+    target FLOPs of value per FLOP for "value", nats per FLOP or nats otherwise),
+    ``eig_nats``, the target's expected regret before and after (% of its loss),
+    ``value_pct``, ``value_flops``, ``worth_running`` (value_flops > group cost), the 90%
+    interval width (3.29 sd) of each target quantity before and after (expected), ``ess``,
+    ``scored_by`` (reweight / screen / over budget) and ``selected`` (in ``rank`` order; a
+    later pick's figures are conditional on the fantasised outcomes of the earlier ones).
+    ``attrs`` hold the expected regret before and after the selection and a plain verdict.
     """
     target = as_targets(target)
     if len(target) != 1:
         raise ValueError(f"propose: give one target row, got {len(target)}")
-    if k < 1 or objective not in ("auto", "per_flop", "total"):
-        raise ValueError(f"propose: need k >= 1 and objective auto/per_flop/total, got "
+    if k < 1 or objective not in OBJECTIVES:
+        raise ValueError(f"propose: need k >= 1 and objective in {OBJECTIVES}, got "
                          f"k={k}, objective={objective!r}")
     draws = Draws.from_posterior(posterior, n_draws, seed)
     draws.check_archs(target)
@@ -204,28 +237,50 @@ def propose(posterior: xr.DataTree, target: pd.DataFrame | dict,
     draws.check_archs(table)
     p = build_problem(draws, target, table, n_inner=n_inner, diverge=diverge_log_lr)
     budget = np.inf if budget_flops is None else float(budget_flops)
-    run = lambda per_flop: _greedy(p, k, budget, seed, per_flop, n_rescore,  # noqa: E731
-                                   n_outcomes, ess_floor)
-    paths = [run(objective != "total")]
-    if objective == "auto" and budget_flops is not None:
-        paths.append(run(False))
+    run = lambda how: _greedy(p, k, budget, seed, how, n_rescore,  # noqa: E731
+                              n_outcomes, ess_floor)
+    if objective == "auto":
+        paths = [run("per_flop")] + ([run("total")] if budget_flops is not None else [])
+    else:
+        paths = [run(objective)]
     best = max(paths, key=lambda q: q.total_eig)
     rows = dict(paths[0].first)
     rows.update({g: r for g, r in paths[-1].first.items() if r["scored_by"] == "reweight"
                  and rows.get(g, {}).get("scored_by") != "reweight"})
     rows.update(best.rows)
-    return _ranked(p, rows, best.chosen, target, budget_flops)
+    return _ranked(p, rows, best, target, budget_flops, objective)
 
 
-def _ranked(p: Problem, rows: dict[int, dict], chosen: list[int], target: pd.DataFrame,
-            budget_flops: float | None) -> pd.DataFrame:
+def _verdict(p: Problem, path: _Path, rows: dict[int, dict], objective: str) -> str:
+    """One plain sentence: what the selection buys, or that nothing is worth running."""
+    before, after = path.regret_before_pct, path.regret_after_pct
+    if path.chosen:
+        w = normalise(np.zeros(p.d.n))
+        worth = float(compute_equivalent(p, w, (before - after) / 100 * float(w @ p.t_loss)))
+        return (f"run the {len(path.chosen)} selected group(s): expected regret at the target "
+                f"{before:.3g}% -> {after:.3g}% of its loss (expected), worth {worth:.3g} "
+                f"target FLOPs for {p.g_cost[path.chosen].sum():.3g} FLOPs")
+    if objective != "value":
+        return f"no candidate fits the budget (expected regret at the target {before:.3g}%)"
+    scored = [r for r in rows.values() if np.isfinite(r.get("value_flops", np.nan))]
+    top = max(scored, key=lambda r: r["value_flops"] / r["group_cost_flops"], default=None)
+    best = (f"; the best, {top['group']}, is worth {top['value_flops']:.3g} target FLOPs for "
+            f"{top['group_cost_flops']:.3g}" if top else "")
+    return (f"nothing is worth running: no candidate's value exceeds its cost (expected "
+            f"regret at the target {before:.3g}% of its loss){best}")
+
+
+def _ranked(p: Problem, rows: dict[int, dict], path: _Path, target: pd.DataFrame,
+            budget_flops: float | None, objective: str) -> pd.DataFrame:
     """Assemble the run-level ranked table."""
+    chosen = path.chosen
     per_group = pd.DataFrame([rows.get(g, {"group": p.groups[g], "group_cost_flops":
                                            p.g_cost[g], "scored_by": "over budget"})
                               for g in range(len(p.groups))]).set_index("group")
     widths = [f"{q}_width90_{w}" for q in p.d.dims for w in ("before", "after")]
-    per_group = per_group.reindex(columns=["eig_nats", "score", "group_cost_flops", "ess",
-                                           "scored_by", *widths])
+    per_group = per_group.reindex(columns=[
+        "score", "eig_nats", "regret_before_pct", "regret_after_pct", "value_pct",
+        "value_flops", "worth_running", "group_cost_flops", "ess", "scored_by", *widths])
     tier = per_group["scored_by"].map({"reweight": 1, "screen": 2, "over budget": 3})
     per_group["selected"] = False
     per_group.loc[p.groups[chosen], "selected"] = True
@@ -241,10 +296,13 @@ def _ranked(p: Problem, rows: dict[int, dict], chosen: list[int], target: pd.Dat
     out = out.sort_values("rank", kind="stable").reset_index(drop=True)
     front = ["rank", "selected", "group", "arch", "data_mix", "n_params", "n_tokens", "lr",
              "batch_tokens", "weight_decay", "cost_flops", "group_cost_flops", "score",
-             "eig_nats"]
+             "value_flops", "worth_running", "eig_nats"]
     out = out[front + [c for c in out.columns if c not in front]]
     out.attrs.update(target=target.iloc[0][["arch", "data_mix", "n_params",
                                             "n_tokens"]].to_dict(),
                      budget_flops=budget_flops, n_draws=p.d.n, dims=list(p.d.dims),
-                     spent_flops=float(p.g_cost[chosen].sum()))
+                     spent_flops=float(p.g_cost[chosen].sum()), objective=objective,
+                     regret_before_pct=path.regret_before_pct,
+                     regret_after_pct=path.regret_after_pct,
+                     verdict=_verdict(p, path, rows, objective))
     return out
