@@ -1,6 +1,8 @@
 """The prior predictive: prior draws follow the spec's priors exactly (the intercepts sampled at
 the data centre included), the summary covers every cell and the target, the figure draws."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,7 @@ from bayes_scaling.present.plots_common import close
 from bayes_scaling.present.plots_prior import plot_prior_predictive
 
 TARGET = {"arch": "dense", "data_mix": "web", "n_params": 7e9, "n_tokens": 2e12}
+REPO = Path(__file__).resolve().parents[1]
 DRAWS = 2000
 
 
@@ -49,3 +52,17 @@ def test_summary_covers_cells_and_target_and_draws_a_figure(prior, sim_sweep):
         assert "Prior predictive" in fig._suptitle.get_text()
     finally:
         close(fig)
+
+
+def test_check_prior_cli_reads_a_tracker_export_and_writes_the_figure(run_cli, tmp_path):
+    data = REPO / "tests" / "data"
+    out = run_cli("check", data / "wandb_export.csv", "--columns-file",
+                  data / "wandb_columns.toml", "--prior", "--target-params", "7B",
+                  "--target-tokens", "2T", "--draws", 200, "--out", tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "lr_opt: the cell's best run lies inside the prior range in 4 of 4 cells" in out.stdout
+    assert "target: dense N=7e+09 D=2e+12" in out.stdout
+    assert (tmp_path / "prior_predictive.png").stat().st_size > 10_000
+    bad = run_cli("check", data / "wandb_export.csv", "--columns-file",
+                  data / "wandb_columns.toml", "--prior", "--target-params", "7B")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: check: give both")

@@ -52,9 +52,9 @@ def prior_summary(prior: xr.DataTree, targets: pd.DataFrame | dict | None = None
         for t in range(pred.draws.sizes["target"]):
             at = pred.draws.isel(target=t)
             for q in QUANTITIES:
-                rows.append({"where": "target", "label": f"target {t}",
-                             "arch": str(at["arch"].item()),
-                             "n_params": float(at["n_params"]), "n_tokens": float(at["n_tokens"]),
+                n, d = float(at["n_params"]), float(at["n_tokens"])
+                rows.append({"where": "target", "label": f"{at['arch'].item()} N={n:.3g} D={d:.3g}",
+                             "arch": str(at["arch"].item()), "n_params": n, "n_tokens": d,
                              "quantity": q, **_interval(at[q].to_numpy().ravel()),
                              "observed": np.nan, "inside": False})
     return pd.DataFrame(rows)

@@ -166,13 +166,15 @@ def _add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_propose_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "propose", help="the next run(s) that shrink the target's uncertainty most per FLOP",
+        "propose", help="the next run(s) worth their cost for the target, or 'nothing'",
         description="Score candidate runs (default: new cells on a ladder of sizes up to a "
                     "tenth of the target, and the fitted cells; single runs, 3-run lr lines "
-                    "and 5-run crosses around each cell's predicted optimum) by the expected "
-                    "information gain about the target's optimal lr, batch[, weight decay] "
-                    "per FLOP, simulating divergence and censoring; pick -k of them within "
-                    "--budget-flops.")
+                    "and 5-run crosses around each cell's predicted optimum) by their value "
+                    "for the target: the expected drop of its expected regret (the loss lost "
+                    "to a wrong lr / batch / weight decay), priced as the target compute that "
+                    "would buy as much loss, per FLOP of the run (or, with --objective, by "
+                    "information gain per FLOP), simulating divergence and censoring. Picks "
+                    "at most -k within --budget-flops, and only runs worth their cost.")
     p.add_argument("posterior", type=Path, help="posterior file written by `fit` (.nc)")
     p.add_argument("--target-params", type=positive, required=True,
                    help="target non-embedding (for MoE: active) parameters N, e.g. 7B")
@@ -188,6 +190,9 @@ def _add_propose_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="total FLOPs the picks may cost")
     p.add_argument("-k", type=count, default=defaults.K_PROPOSE,
                    help="runs or mini-sweeps to pick (default 1)")
+    p.add_argument("--objective", choices=("value", "per_flop", "total", "auto"),
+                   default="value", help="value (default): value per FLOP, with the stopping "
+                   "rule; per_flop / total / auto: expected information gain")
     p.add_argument("--seed", type=int, default=0, help="seed (scores are reproducible)")
     p.add_argument("--draws", type=int, default=defaults.PROPOSE_DRAWS,
                    help="posterior draws used (thinned)")
@@ -197,6 +202,32 @@ def _add_propose_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="alternatives to list after the picks")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: runs (the picks), alternatives, target, ...")
+
+
+def _add_check_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "check", help="prior predictive check: what the priors alone imply for a sweep",
+        description="With --prior: draw every model variable from the spec's priors for the "
+                    "sweep's cells (no fit), and show the prior 90%% ranges of lr_opt, "
+                    "batch_opt and the optimal loss at each cell and at the target next to "
+                    "each cell's best run (a table, and prior_predictive.png/.svg in --out).")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="sweep file(s)")
+    _add_sweep_input_arguments(p)
+    p.add_argument("--prior", action="store_true", required=True,
+                   help="the prior predictive check (required: the only check so far)")
+    p.add_argument("--model", type=Path, default=None,
+                   help="model spec TOML (default: the built-in models/default.toml)")
+    p.add_argument("--target-params", type=positive, default=None,
+                   help="target non-embedding parameters N, e.g. 7B (with --target-tokens)")
+    p.add_argument("--target-tokens", type=positive, default=None,
+                   help="target training tokens D, e.g. 2T")
+    p.add_argument("--arch", default=None, help="target architecture (default: the first)")
+    p.add_argument("--mix", default=None, help=defaults.MIX_HELP)
+    p.add_argument("--draws", type=count, default=defaults.PRIOR_DRAWS,
+                   help="prior draws (default 500)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--out", type=Path, default=None, help="folder for the figure")
+    p.add_argument("--json", action="store_true", help="print the table as JSON records")
 
 
 Command = tuple[Callable[[argparse._SubParsersAction], None],
@@ -209,6 +240,7 @@ COMMANDS: dict[str, Command] = {
     "report": (_add_report_parser, run.run_report),
     "demo": (_add_demo_parser, run.run_demo),
     "propose": (_add_propose_parser, run.run_propose),
+    "check": (_add_check_parser, run.run_check),
 }
 """Command name -> (add its subparser, run it)."""
 

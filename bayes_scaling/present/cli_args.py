@@ -31,6 +31,7 @@ K_PROPOSE = 1
 PROPOSE_DRAWS = 1000
 PROPOSE_OUTCOMES = 32
 PROPOSE_SHOW = 8
+PRIOR_DRAWS = 500
 DEMO_OUT = Path("demo_out")
 REPORT_OUT = Path("report.html")
 MIX_HELP = ("data mix (default: the fitted mix with the most cells; a label absent from the "

@@ -8,6 +8,7 @@ import json
 import sys
 
 from bayes_scaling.data import Sweep, concat_sweeps, read_sweep, write_sweep
+from bayes_scaling.errors import TargetError
 from bayes_scaling.present.cli_args import (
     EXIT_BAD_DIAGNOSTICS,
     check_batch,
@@ -19,6 +20,7 @@ from bayes_scaling.present.cli_args import (
 from bayes_scaling.present.text import (
     comparison_result,
     predict_text,
+    prior_text,
     propose_result,
     propose_text,
     validation_text,
@@ -135,12 +137,46 @@ def run_propose(args: argparse.Namespace) -> int:
     target = {key: full[key] for key in ("arch", "data_mix", "n_params", "n_tokens")}
     candidates = None if args.candidates is None else read_candidates(args.candidates)
     ranked = propose(posterior, target, candidates=candidates, budget_flops=args.budget_flops,
-                     k=args.k, seed=args.seed, n_draws=args.draws, n_outcomes=args.outcomes)
+                     k=args.k, seed=args.seed, n_draws=args.draws, n_outcomes=args.outcomes,
+                     objective=args.objective)
     result = propose_result(ranked, target, args.k, args.budget_flops, show=args.show)
     if args.json:
         print(json.dumps(result, allow_nan=False))
     else:
         print(propose_text(ranked, result, mix_notes(posterior, args.mix)))
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    if args.out is not None:
+        check_output_dir(args.out)
+    if (args.target_params is None) != (args.target_tokens is None):
+        raise TargetError("check: give both --target-params and --target-tokens, or neither")
+
+    from bayes_scaling.model.prior import sample_prior
+    from bayes_scaling.model.spec import load_spec
+    from bayes_scaling.predict.prior_check import prior_summary
+    from bayes_scaling.present.plots_common import save_figure
+    from bayes_scaling.present.plots_prior import plot_prior_predictive
+
+    spec = load_spec(args.model)
+    sweep = _read_sweeps(args, spec.archs or None)
+    target = None
+    if args.target_params is not None:
+        arch = args.arch or sorted(sweep.runs["arch"].unique())[0]
+        mix = args.mix or sweep.runs["data_mix"].value_counts().index[0]
+        target = {"arch": arch, "data_mix": mix, "n_params": args.target_params,
+                  "n_tokens": args.target_tokens}
+    _say(f"drawing {args.draws} prior draws ({spec.name} spec) for {len(sweep.runs)} runs")
+    table = prior_summary(sample_prior(sweep, spec, draws=args.draws, seed=args.seed), target)
+    if args.json:
+        print(table.to_json(orient="records"))
+    else:
+        print(prior_text(table, spec.name))
+    if args.out is not None:
+        paths = save_figure(plot_prior_predictive(table, spec.name), args.out,
+                            "prior_predictive")
+        _say(f"figure -> {paths[0]}")
     return 0
 
 

@@ -207,17 +207,22 @@ def _proposals_section(proposals: pd.DataFrame, figures: dict, n_rows: int = 12)
     order = {g: i for i, g in enumerate(picks["group"].drop_duplicates(), start=1)}
     picks = picks.assign(order=picks["group"].map(order))
     spent = proposals.attrs.get("spent_flops")
-    body = "<p>Selected next runs, in pick order (each later pick assumes a simulated outcome "
+    verdict = proposals.attrs.get("verdict")
+    body = f"<p><b>{html.escape(verdict)}</b></p>" if verdict else ""
+    body += "<p>Selected next runs, in pick order (each later pick assumes a simulated outcome "
     body += "of the earlier ones):</p><ol>" + "".join(
         f"<li>{html.escape(line.split('. ', 1)[1])}</li>" for line in pick_lines(picks))
     body += "</ol>"
     if spent:
         body += f"<p>Total cost of the picks: {fmt_sci(spent)} FLOPs (6ND).</p>"
     cols = [c for c in ("rank", "selected", "arch", "data_mix", "n_params", "n_tokens", "lr",
-                        "batch_tokens", "weight_decay", "cost_flops", "score", "eig_nats",
-                        "new_cell", "scored_by") if c in proposals]
-    body += (f"<p>Top {n_rows} candidate runs by rank (score: expected information gain "
-             "about the target's optimum, nats per FLOP):</p>"
+                        "batch_tokens", "weight_decay", "cost_flops", "score", "value_flops",
+                        "worth_running", "eig_nats", "new_cell", "scored_by") if c in proposals]
+    score = ("value per FLOP: the target compute that would buy as much loss as the run's "
+             "expected drop of the target's regret, per FLOP of the run"
+             if proposals.attrs.get("objective", "value") == "value"
+             else "expected information gain about the target's optimum, nats per FLOP")
+    body += (f"<p>Top {n_rows} candidate runs by rank (score: {score}):</p>"
              + _table(proposals[cols].head(n_rows)))
     if "proposals" in figures:
         body += _img("proposals", figures["proposals"])

@@ -17,7 +17,8 @@ PREDICT_LAWS = ("steplaw", "deepseek", "powerlines")
 _PUBLISHED_COLUMN = {"batch_seqs_opt": "batch_sequences_opt"}
 PROPOSE_COLUMNS = ("rank", "group", "arch", "data_mix", "n_params", "n_tokens", "lr",
                    "batch_tokens", "weight_decay", "cost_flops", "group_cost_flops", "score",
-                   "eig_nats", "new_cell", "scored_by")
+                   "value_flops", "value_pct", "regret_after_pct", "worth_running", "eig_nats",
+                   "new_cell", "scored_by")
 _SHOWN_QUANTITIES = ("lr_opt", "batch_tokens_opt", "batch_seqs_opt", "weight_decay_opt",
                      "loss_opt")
 
@@ -122,6 +123,10 @@ def propose_result(ranked: pd.DataFrame, target: dict, k: int, budget_flops: flo
     alt = rest[rest["group"].isin(rest["group"].drop_duplicates().head(show))]
     return {"target": target, "budget_flops": budget_flops,
             "spent_flops": ranked.attrs["spent_flops"], "k": k,
+            "objective": ranked.attrs["objective"],
+            "regret_before_pct": finite(ranked.attrs["regret_before_pct"]),
+            "regret_after_pct": finite(ranked.attrs["regret_after_pct"]),
+            "verdict": ranked.attrs["verdict"],
             "candidates": int(ranked["group"].nunique()), "runs": propose_records(picks),
             "alternatives": propose_records(alt)}
 
@@ -130,21 +135,24 @@ def propose_text(ranked: pd.DataFrame, result: dict, notes: list[str] = ()) -> s
     """The tables printed by ``bayes-scaling propose``."""
     t = result["target"]
     cols = [c for c in ("rank", "group", "n_params", "n_tokens", "lr", "batch_tokens",
-                        "weight_decay", "group_cost_flops", "eig_nats", "score",
-                        "lr_width90_before", "lr_width90_after", "batch_width90_after")
+                        "weight_decay", "group_cost_flops", "value_flops", "regret_after_pct",
+                        "eig_nats", "score", "lr_width90_after", "batch_width90_after")
             if c in ranked and (c != "weight_decay" or ranked[c].notna().any())]
     fmt = lambda x: f"{x:.4g}"  # noqa: E731
+    score = ("target FLOPs of value per FLOP of cost" if result["objective"] == "value"
+             else "expected information gain (nats) per FLOP")
     lines = [f"target: {t['arch']} / {t['data_mix']}, N = {t['n_params']:.3g}, "
              f"D = {t['n_tokens']:.3g}; {result['candidates']} candidate groups scored; "
-             "score = expected information gain (nats) per FLOP; widths are 90% intervals of "
-             "the target's log optimum (before -> after the run)",
-             *[f"note: {n}" for n in notes]]
+             f"score = {score}; value_flops = the target compute that would buy the same loss "
+             "as the run's expected drop of the target's regret; widths are 90% intervals of "
+             "the target's log optimum after the run",
+             *[f"note: {n}" for n in notes],
+             f"expected regret at the target now: {result['regret_before_pct']:.3g}% of its "
+             f"loss", f"verdict: {result['verdict']}"]
     picks = ranked[ranked["selected"]]
     shown = {r["group"] for r in result["alternatives"]}
     alt = ranked[~ranked["selected"] & ranked["group"].isin(shown)]
-    if picks.empty:
-        lines.append("no candidate fits the budget")
-    else:
+    if not picks.empty:
         budget = "" if result["budget_flops"] is None else f" of {result['budget_flops']:.3g}"
         lines.append(f"\npicked ({result['spent_flops']:.3g}{budget} FLOPs):\n"
                      + picks[cols].to_string(index=False, float_format=fmt))
@@ -165,8 +173,33 @@ def quantity_table(summary: pd.DataFrame) -> str:
 
 
 def picks_table(proposals: pd.DataFrame) -> str:
-    """The selected next runs (rank, where, lr, batch, cost, information gain) as text."""
+    """The verdict and the selected next runs (rank, where, lr, batch, cost, value) as text."""
     cols = [c for c in ("rank", "arch", "data_mix", "n_params", "n_tokens", "lr",
-                        "batch_tokens", "cost_flops", "eig_nats") if c in proposals]
-    return proposals[proposals["selected"]][cols].to_string(
-        index=False, float_format=lambda x: f"{x:.4g}")
+                        "batch_tokens", "cost_flops", "value_flops", "eig_nats")
+            if c in proposals]
+    picks = proposals[proposals["selected"]]
+    verdict = proposals.attrs.get("verdict", "")
+    if picks.empty:
+        return verdict
+    return verdict + "\n" + picks[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}")
+
+
+def prior_text(table: pd.DataFrame, spec_name: str) -> str:
+    """What ``bayes-scaling check --prior`` prints: the prior 90% ranges per cell and target
+    next to the cells' best runs, and how many best runs lie inside."""
+    fmt = lambda x: f"{x:.3g}"  # noqa: E731
+    wide = table.pivot_table(index=["where", "label"], columns="quantity",
+                             values=["lo90", "hi90", "observed"], aggfunc="first", sort=False)
+    lines = [f"prior predictive ({spec_name} spec): 90% ranges implied by the priors alone"]
+    for q in ("lr_opt", "batch_tokens_opt", "loss_opt"):
+        cells = table[(table["where"] == "cell") & (table["quantity"] == q)]
+        lines.append(f"  {q}: the cell's best run lies inside the prior range in "
+                     f"{int(cells['inside'].sum())} of {len(cells)} cells")
+    rows = [{"where": f"{w}: {label}",
+             **{q: f"[{fmt(wide.loc[(w, label), ('lo90', q)])}, "
+                   f"{fmt(wide.loc[(w, label), ('hi90', q)])}]"
+                   + ("" if w == "target" else
+                      f" best {fmt(wide.loc[(w, label), ('observed', q)])}")
+                for q in ("lr_opt", "batch_tokens_opt", "loss_opt")}}
+            for w, label in wide.index]
+    return "\n".join(lines) + "\n" + pd.DataFrame(rows).to_string(index=False)
