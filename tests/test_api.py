@@ -88,3 +88,10 @@ def test_cli_lists_the_data_stage_formats():
     from bayes_scaling.present import cli
 
     assert cli.FORMATS == FORMATS
+
+
+def test_help_shows_plain_percent_signs(run_cli):
+    """argparse leaves '%%' in a description as is: every help page must show '90%'."""
+    for command in ("fit", "predict", "report", "check", "propose"):
+        out = run_cli(command, "--help")
+        assert out.returncode == 0 and "%%" not in out.stdout, command

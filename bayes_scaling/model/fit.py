@@ -76,6 +76,13 @@ def _ebfmi(energy: np.ndarray) -> list[float]:
     return [float(np.mean(np.diff(e) ** 2) / np.var(e)) for e in np.atleast_2d(energy)]
 
 
+def _listed(names: pd.Index, most: int = 8) -> str:
+    """'3 parameter(s): a, b, c', or '13 parameter(s), the first 8: ...'."""
+    shown = "; ".join(map(str, names[:most]))
+    more = f", the first {most}" if len(names) > most else ""
+    return f"{len(names)} parameter(s){more}: {shown}"
+
+
 def diagnose(posterior: xr.DataTree, var_names: tuple[str, ...] = LAW_PARAMETERS,
              max_rhat: float = 1.01, min_ess: float = 400.0) -> Diagnostics:
     """R-hat, bulk/tail ESS on ``var_names``, divergences and E-BFMI, with problems listed."""
@@ -89,19 +96,18 @@ def diagnose(posterior: xr.DataTree, var_names: tuple[str, ...] = LAW_PARAMETERS
     rhat, ess_b, ess_t = (summary[c].to_numpy(float) for c in ("r_hat", "ess_bulk", "ess_tail"))
     problems = []
     if np.nanmax(rhat) > max_rhat:
-        bad = summary.index[rhat > max_rhat]
-        problems.append(f"R-hat above {max_rhat} for {len(bad)} parameter(s): "
-                        f"{', '.join(map(str, bad[:8]))}")
+        problems.append(f"R-hat above {max_rhat} for "
+                        f"{_listed(summary.index[rhat > max_rhat])}")
     for label, ess in (("bulk", ess_b), ("tail", ess_t)):
         if np.nanmin(ess) < min_ess:
-            bad = summary.index[ess < min_ess]
-            problems.append(f"{label} ESS below {min_ess:.0f} for {len(bad)} parameter(s): "
-                            f"{', '.join(map(str, bad[:8]))}")
+            problems.append(f"{label} ESS below {min_ess:.0f} for "
+                            f"{_listed(summary.index[ess < min_ess])}")
     if div:
         problems.append(f"{div} divergent transition(s) out of {n_draws} draws")
     low = [e for e in ebfmi if e < 0.3]
     if low:
-        problems.append(f"E-BFMI below 0.3 in {len(low)} chain(s): {low}")
+        problems.append(f"E-BFMI below 0.3 in {len(low)} chain(s): "
+                        f"{', '.join(f'{e:.2f}' for e in low)}")
     return Diagnostics(summary=summary, divergences=div, n_draws=n_draws, ebfmi=ebfmi,
                        max_rhat=float(np.nanmax(rhat)), min_ess_bulk=float(np.nanmin(ess_b)),
                        min_ess_tail=float(np.nanmin(ess_t)), problems=problems)

@@ -77,7 +77,7 @@ def _add_simulate_parser(subparsers: argparse._SubParsersAction) -> None:
 def _add_fit_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "fit", help="fit the hierarchical scaling-law model to one or more sweeps",
-        description="Fit the model (nutpie through PyMC), print the law parameters with 90%% "
+        description="Fit the model (nutpie through PyMC), print the law parameters with 90% "
                     "intervals and the sampling diagnostics, save the posterior (NetCDF). "
                     "Exits with 3 when the diagnostics show problems, unless "
                     "--allow-bad-diagnostics.")
@@ -100,7 +100,7 @@ def _add_predict_parser(subparsers: argparse._SubParsersAction) -> None:
         "predict", help="posterior predictive lr, batch and weight decay at a target scale",
         description="Predict the optimal peak lr, batch size (tokens and sequences), AdamW "
                     "weight decay and loss of a new run at (N, D) from a fitted posterior: "
-                    "median and 90%% interval next to each published law's value, and the "
+                    "median and 90% interval next to each published law's value, and the "
                     "expected regret (loss increase) of each law's choice.")
     p.add_argument("posterior", type=Path, help="posterior file written by `fit` (.nc)")
     p.add_argument("--params", type=positive, required=True,
@@ -121,7 +121,7 @@ def _add_report_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "report", help="one static HTML page about a posterior (figures embedded)",
         description="Write a self-contained HTML report of a fitted posterior: data summary, "
-                    "sampling diagnostics, laws with 90%% intervals next to the published "
+                    "sampling diagnostics, laws with 90% intervals next to the published "
                     "values, the predicted optimum at the target(s), the expected regret "
                     "over (lr, batch), the proposed next runs, and every figure (embedded as "
                     "PNG; the page needs no network). Without --params/--tokens the target "
@@ -208,7 +208,7 @@ def _add_check_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "check", help="prior predictive check: what the priors alone imply for a sweep",
         description="With --prior: draw every model variable from the spec's priors for the "
-                    "sweep's cells (no fit), and show the prior 90%% ranges of lr_opt, "
+                    "sweep's cells (no fit), and show the prior 90% ranges of lr_opt, "
                     "batch_opt and the optimal loss at each cell and at the target next to "
                     "each cell's best run (a table, and prior_predictive.png/.svg in --out).")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="sweep file(s)")

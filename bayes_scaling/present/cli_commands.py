@@ -87,15 +87,15 @@ def run_fit(args: argparse.Namespace) -> int:
     check_output_file(args.out)
 
     from bayes_scaling.model.fit import diagnose, fit, save_posterior
-    from bayes_scaling.model.spec import load_spec
+    from bayes_scaling.model.spec import load_spec, with_sampler
     from bayes_scaling.present.summary import format_law_table, law_table
 
-    spec = load_spec(args.model)
+    spec = with_sampler(load_spec(args.model), draws=args.draws, tune=args.tune,
+                        chains=args.chains)
     sweep = _read_sweeps(args, spec.archs or None)
     _say("\n".join(_sweep_lines(sweep, spec.window)))
     _say(f"model: {spec.name} ({spec.source}); sampler {spec.sampler}")
-    posterior = fit(sweep, spec, seed=args.seed, draws=args.draws, tune=args.tune,
-                    chains=args.chains, progressbar=not args.quiet)
+    posterior = fit(sweep, spec, seed=args.seed, progressbar=not args.quiet)
     path = save_posterior(posterior, args.out)
     print(f"\nlaw parameters (natural logs; intercepts at N = 1e9, D = 1e11, TPP = 20; "
           f"batch in tokens):\n{format_law_table(law_table(posterior))}")
