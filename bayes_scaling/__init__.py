@@ -23,8 +23,10 @@ from importlib import import_module
 
 from bayes_scaling.errors import (
     BayesScalingError,
+    BayesScalingWarning,
     CandidateError,
     PosteriorError,
+    PosteriorWarning,
     SpecError,
     SweepError,
     TargetError,
@@ -36,18 +38,20 @@ _STAGES = {
     "data": ("Sweep", "read_sweep", "read_steplaw", "from_frame", "concat_sweeps",
              "write_sweep", "simulate_sweep", "read_column_map", "ColumnMap"),
     "model": ("Spec", "load_spec", "default_spec", "prepare_inputs", "build_model", "fit",
-              "diagnose", "save_posterior", "load_posterior"),
+              "diagnose", "save_posterior", "load_posterior", "sample_prior"),
     "predict": ("predict", "Prediction", "expected_regret", "default_mix", "default_targets",
-                "make_target", "compare_choices", "Comparison"),
+                "make_target", "compare_choices", "Comparison", "max_safe_batch", "MaxBatch",
+                "prior_summary", "draw_new_cells"),
     "design": ("propose", "default_candidates", "as_candidates"),
     "present": ("plan", "Plan", "build_report", "render_report", "write_report", "run_demo",
-                "make_figures", "write_figures", "law_table", "read_candidates"),
+                "make_figures", "write_figures", "law_table", "read_candidates",
+                "plot_prior_predictive", "plot_max_batch"),
 }
 """Stage subpackage -> the public names it exports (see each stage's ``_EXPORTS``)."""
 
 _WHERE = {name: stage for stage, names in _STAGES.items() for name in names}
-__all__ = ["BayesScalingError", "CandidateError", "PosteriorError", "SpecError", "SweepError",
-           "TargetError", "__version__"]
+__all__ = ["BayesScalingError", "BayesScalingWarning", "CandidateError", "PosteriorError",
+           "PosteriorWarning", "SpecError", "SweepError", "TargetError", "__version__"]
 __all__ += sorted(_WHERE)
 
 

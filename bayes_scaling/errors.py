@@ -27,3 +27,12 @@ class TargetError(BayesScalingError):
 
 class CandidateError(BayesScalingError):
     """A candidate table that cannot be scored; the message names the column and rows."""
+
+
+class BayesScalingWarning(UserWarning):
+    """Something the user should know that does not stop the work (the CLI prints it as one
+    ``warning:`` line)."""
+
+
+class PosteriorWarning(BayesScalingWarning):
+    """Results drawn from a posterior that failed its sampling diagnostics."""

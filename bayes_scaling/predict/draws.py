@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_scaling.errors import TargetError
+from bayes_scaling.errors import PosteriorWarning, TargetError
 from bayes_scaling.model import core
 from bayes_scaling.model.spec import Spec, spec_from_json
 
@@ -54,6 +55,23 @@ def as_targets(targets: pd.DataFrame | dict) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
+_WARNED: set[tuple[str, ...]] = set()
+"""Posteriors already warned about in this process (by provenance)."""
+
+
+def warn_if_unreliable(posterior: xr.DataTree) -> None:
+    """Warn (:class:`PosteriorWarning`), once per posterior and process, when the posterior
+    failed its sampling diagnostics: everything drawn from it inherits the problem."""
+    key = tuple(str(posterior.attrs.get(k)) for k in ("created", "data_hash", "spec_hash",
+                                                       "seed", "diagnostics"))
+    if int(posterior.attrs.get("diagnostics_ok", 1)) == 0 and key not in _WARNED:
+        _WARNED.add(key)
+        problems = str(posterior.attrs.get("diagnostics", "")).replace("\n", " ")
+        warnings.warn(PosteriorWarning(
+            f"this posterior failed its sampling diagnostics; results drawn from it may be "
+            f"wrong ({problems})"), stacklevel=1)
+
+
 def stable_seed(*parts: object) -> int:
     """A 64-bit seed from labels (stable across processes, unlike ``hash``)."""
     text = json.dumps([str(p) for p in parts])
@@ -78,6 +96,7 @@ class Draws:
         """Every draw (``n_draws`` None) or ``n_draws`` evenly spaced ones."""
         from bayes_scaling.model.fit import posterior_cells  # local: keeps this module light
 
+        warn_if_unreliable(posterior)
         post = posterior["posterior"].to_dataset()
         total = post.sizes["chain"] * post.sizes["draw"]
         n = total if not n_draws or n_draws >= total else n_draws

@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bayes_scaling import __version__
+from bayes_scaling.errors import BayesScalingWarning
 from bayes_scaling.present import cli_args as defaults
 from bayes_scaling.present import cli_commands as run
 from bayes_scaling.present.cli_args import (
@@ -258,9 +260,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """The package's warnings as one ``warning: ...`` line on stderr; others as Python's."""
+    if issubclass(category, BayesScalingWarning):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        print(warnings.formatwarning(message, category, filename, lineno, line).rstrip(),
+              file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bayes-scaling`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
+    warnings.showwarning = _show_warning
     try:
         return args.run(args)
     except BrokenPipeError:  # output piped into e.g. `head`: stop quietly
