@@ -13,6 +13,10 @@ standard deviation in the unconstrained space. Use a real fit to test statistics
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from collections.abc import Hashable
+
 import numpy as np
 import pymc as pm
 import xarray as xr
@@ -31,7 +35,7 @@ from bayes_scaling.model.graph import build_model, initial_values
 from bayes_scaling.model.inputs import prepare_inputs
 from bayes_scaling.model.spec import Spec, default_spec
 
-__all__ = ["fake_posterior", "small_sweep"]
+__all__ = ["BackgroundFits", "fake_posterior", "small_sweep"]
 
 
 def small_sweep(seed: int = 0) -> tuple[Sweep, xr.Dataset]:
@@ -143,3 +147,51 @@ def _sample_stats(lp: np.ndarray, rng: np.random.Generator) -> xr.Dataset:
          "diverging": full(False, bool), "divergence_draw": full(0, np.uint64),
          "divergence_message": full("", object), "divergence_energy_error": full(np.nan)},
         coords={"chain": np.arange(shape[0]), "draw": np.arange(shape[1])})
+
+
+def _silence() -> None:
+    """Worker initialiser: send the worker's stdout and stderr (compiler and sampler
+    chatter) to /dev/null; errors still reach the caller through :meth:`BackgroundFits.result`."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+
+
+def _fit_job(sweep: Sweep, kwargs: dict) -> xr.DataTree:
+    """One :func:`~bayes_scaling.model.fit.fit` call, run in a worker process."""
+    from bayes_scaling.model.fit import fit
+
+    return fit(sweep, progressbar=False, **kwargs)
+
+
+class BackgroundFits:
+    """:func:`~bayes_scaling.model.fit.fit` calls run in spawned worker processes while the
+    caller does other work; :meth:`result` waits for one. The draws are those of the same
+    call in the caller's process (fit is seeded); only the wall time changes.
+
+    Compiling the model, most of a small fit's time, uses one core; a test suite that runs
+    on one core otherwise leaves the second core of a 2-core machine idle for these.
+    """
+
+    def __init__(self, workers: int = 2, quiet: bool = True) -> None:
+        self._pool = multiprocessing.get_context("spawn").Pool(
+            workers, initializer=_silence if quiet else None)
+        self._jobs: dict[Hashable, multiprocessing.pool.AsyncResult] = {}
+
+    def submit(self, key: Hashable, sweep: Sweep, **fit_kwargs) -> None:
+        """Start ``fit(sweep, progressbar=False, **fit_kwargs)`` under ``key`` (once)."""
+        if key not in self._jobs:
+            self._jobs[key] = self._pool.apply_async(_fit_job, (sweep, fit_kwargs))
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._jobs
+
+    def result(self, key: Hashable, timeout: float | None = None) -> xr.DataTree:
+        """The posterior of the fit submitted under ``key`` (waits for it; re-raises its
+        error)."""
+        return self._jobs[key].get(timeout)
+
+    def close(self) -> None:
+        """Stop the workers, finished or not."""
+        self._pool.terminate()
+        self._pool.join()

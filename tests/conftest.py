@@ -1,5 +1,7 @@
 """Shared fixtures: a simulated sweep with its truth, a fake posterior (no sampling), ONE
-small real fit for the tests that need a sampler, and the Step Law data folder.
+small real fit for the tests that need a sampler, the real fits of the slow statistical
+tests (all real fits run in background workers from the start of the session), the Step Law
+data folder, and the one way tests run the command line.
 
 Session-scoped objects are shared by every test: treat them as read-only (``.copy()`` a
 DataTree before changing it).
@@ -52,29 +54,140 @@ def fake_post(sim_sweep, sim_truth) -> xr.DataTree:
     return fake_posterior(sim_sweep, truth=sim_truth, chains=2, draws=300, seed=3)
 
 
-@pytest.fixture(scope="session")
-def real_fit_settings() -> dict:
-    """Seed and sampler settings of :func:`real_fit` (short chains: its diagnostics flag
-    low ESS)."""
-    return {"seed": 5, "draws": 150, "tune": 150, "chains": 2}
+# ----------------------------------------------------------------------------- real fits
+# Real fits (nutpie) run in two background worker processes
+# (bayes_scaling.testing.BackgroundFits), started as soon as the tests that need them are
+# collected, so they overlap the rest of the suite, which mostly keeps one core busy. Their
+# draws are those of the same fit() call in any other process (fit is seeded; test_fit
+# checks real_fit against the command line's fit).
+REAL_FIT_SETTINGS = {"seed": 5, "draws": 150, "tune": 150, "chains": 2}
+"""Seed and sampler settings of :func:`real_fit` (short chains: its diagnostics flag low
+ESS)."""
+COVERAGE_SWEEPS = 8
+"""Simulated sweeps (seeds 100, 101, ...) fitted for the coverage tests."""
+COVERAGE_SETTINGS = {"draws": 400, "tune": 400, "chains": 2}
+"""Sampler settings of the coverage fits (fit seed i for sweep 100 + i)."""
+RECOVERY_SETTINGS = {"seed": 1}
+"""The recovery fit of the embedded default sweep: the spec's sampler (4 x 1000 draws)."""
+STEPLAW_SETTINGS = {"seed": 0, "draws": 500, "tune": 500, "chains": 4}
+"""The Step Law fit: 4 chains of 500 draws after 500 tuning steps."""
+
+BACKGROUND_FITS = ("real_fit", "coverage_fits", "steplaw_fit", "recovery_fit")
+"""Fixtures served by the background workers, in the order the test modules need them
+(test_fit, test_predict, test_realdata_fit, test_recovery)."""
+
+_BACKGROUND: dict = {}
 
 
-@pytest.fixture(scope="session")
-def tiny_sweep():
-    """Four cells (dense + MoE, N = 1e8 and 4e8, 20 tokens per parameter, mix 'web')."""
+def _tiny_sweep():
     from bayes_scaling.data.simulate import default_cells, simulate_sweep
 
     cells = default_cells(mixes=("web",), n_params=(1e8, 4e8), tokens_per_param=(20.0,))
     return simulate_sweep(3, cells=cells, return_truth=False)
 
 
-@pytest.fixture(scope="session")
-def real_fit(tiny_sweep, real_fit_settings) -> xr.DataTree:
-    """THE one small real fit of the unit tests: :func:`tiny_sweep` sampled with nutpie
-    (:func:`real_fit_settings`). Use it only where a sampler is what is tested."""
-    from bayes_scaling.model.fit import fit
+def _jobs(name: str) -> list[tuple[tuple, object, object, dict]]:
+    """(key, sweep, truth, fit kwargs) of the fits behind the fixture ``name``."""
+    from bayes_scaling.data import concat_sweeps, read_steplaw
+    from bayes_scaling.data.simulate import default_cells, simulate_sweep
 
-    return fit(tiny_sweep, progressbar=False, **real_fit_settings)
+    if name == "real_fit":
+        return [(("real",), _tiny_sweep(), None, REAL_FIT_SETTINGS)]
+    if name == "coverage_fits":
+        cells = default_cells(n_params=(5e7, 1.5e8, 4.5e8), tokens_per_param=(20.0, 100.0))
+        return [(("coverage", i), *simulate_sweep(100 + i, cells=cells, n_lr=6),
+                 {"seed": i, **COVERAGE_SETTINGS}) for i in range(COVERAGE_SWEEPS)]
+    if name == "recovery_fit":
+        return [(("recovery",), *simulate_sweep(0), RECOVERY_SETTINGS)]
+    if name == "steplaw_fit":
+        if not STEPLAW_DIR.is_dir():
+            return []
+        sweep = concat_sweeps([read_steplaw(STEPLAW_DIR / "dense_lr_bs_loss.csv"),
+                               read_steplaw(STEPLAW_DIR / "moe_lr_bs_loss.csv")])
+        return [(("steplaw",), sweep, None, STEPLAW_SETTINGS)]
+    raise KeyError(name)
+
+
+def _workers():
+    from bayes_scaling.testing import BackgroundFits
+
+    if "workers" not in _BACKGROUND:
+        _BACKGROUND["workers"] = BackgroundFits(workers=2)
+    return _BACKGROUND["workers"]
+
+
+def _start(name: str) -> list[tuple[tuple, object, object]]:
+    """Submit the fits of ``name`` to the background workers (once); their keys, sweeps
+    and truths."""
+    if name not in _BACKGROUND:
+        jobs = _jobs(name)
+        for key, sweep, _, kwargs in jobs:
+            _workers().submit(key, sweep, **kwargs)
+        _BACKGROUND[name] = [(key, sweep, truth) for key, sweep, truth, _ in jobs]
+    return _BACKGROUND[name]
+
+
+def _results(name: str) -> list[tuple[object, object, xr.DataTree]]:
+    """(sweep, truth, posterior) of every fit of ``name``, waiting for them."""
+    return [(sweep, truth, _workers().result(key, timeout=3600))
+            for key, sweep, truth in _start(name)]
+
+
+def pytest_collection_finish(session):
+    """Start the fits that the selected tests need."""
+    if session.config.option.collectonly:
+        return
+    needed = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    for name in BACKGROUND_FITS:
+        if name in needed:
+            _start(name)
+
+
+def pytest_sessionfinish(session):
+    if "workers" in _BACKGROUND:
+        _BACKGROUND["workers"].close()
+
+
+@pytest.fixture(scope="session")
+def real_fit_settings() -> dict:
+    """:data:`REAL_FIT_SETTINGS`."""
+    return dict(REAL_FIT_SETTINGS)
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep():
+    """Four cells (dense + MoE, N = 1e8 and 4e8, 20 tokens per parameter, mix 'web'),
+    simulated with seed 3: the sweep of :func:`real_fit`."""
+    return _tiny_sweep()
+
+
+@pytest.fixture(scope="session")
+def real_fit() -> xr.DataTree:
+    """THE one small real fit of the unit tests: :func:`tiny_sweep` sampled with nutpie
+    (:data:`REAL_FIT_SETTINGS`). Use it only where a sampler is what is tested."""
+    return _results("real_fit")[0][2]
+
+
+@pytest.fixture(scope="session")
+def coverage_fits() -> list[tuple[object, xr.Dataset, xr.DataTree]]:
+    """(sweep, truth, posterior) of :data:`COVERAGE_SWEEPS` simulated sweeps (seeds 100, 101,
+    ...; dense + MoE, mixes web + code, N = 5e7 / 1.5e8 / 4.5e8 x 20 and 100 tokens per
+    parameter, 6 lrs x 4 batches, weight decay varied; the simulator's default truth),
+    fitted with :data:`COVERAGE_SETTINGS` (fit seed i for sweep 100 + i)."""
+    return _results("coverage_fits")
+
+
+@pytest.fixture(scope="session")
+def recovery_fit() -> tuple[object, xr.Dataset, xr.DataTree]:
+    """(sweep, truth, posterior) of the embedded default sweep (seed 0) fitted with the
+    spec's sampler settings (fit seed 1)."""
+    return _results("recovery_fit")[0]
+
+
+@pytest.fixture(scope="session")
+def steplaw_fit(steplaw_dir) -> xr.DataTree:
+    """The Step Law dense + MoE sweeps fitted with :data:`STEPLAW_SETTINGS`."""
+    return _results("steplaw_fit")[0][2]
 
 
 # ----------------------------------------------------------------------------- CLI helper
@@ -100,12 +213,15 @@ def run_cli_fixture():
 
 
 @pytest.fixture(scope="session")
-def cli_posterior_path(fake_post, tmp_path_factory) -> Path:
-    """:func:`fake_post` (dense + MoE, one mix 'web', no sampling) saved to a file, for CLI
-    tests of predict, propose and report."""
+def cli_posterior_path(tmp_path_factory) -> Path:
+    """A fake posterior (:func:`bayes_scaling.testing.fake_posterior`: dense + MoE, one mix
+    'web', no sampling) saved to a file, for CLI tests of predict, propose and report. Not
+    :func:`fake_post`: the hand-made candidates of test_cli_propose were written against
+    this one (on fake_post their information is within the 8-outcome estimate's noise)."""
     from bayes_scaling.model.fit import save_posterior
+    from bayes_scaling.testing import fake_posterior
 
-    return save_posterior(fake_post, tmp_path_factory.mktemp("cli") / "posterior.nc")
+    return save_posterior(fake_posterior(), tmp_path_factory.mktemp("cli") / "posterior.nc")
 
 
 @pytest.fixture(scope="session")

@@ -186,8 +186,9 @@ def test_cli_fit_exits_3_on_bad_diagnostics_and_0_when_allowed(cli_fits):
 
 
 def test_same_seed_same_draws_other_seed_other_draws(real_fit, cli_fits):
-    """The command line, in another process and from the sweep written to CSV, reproduces
-    the API's draws with the same seed and settings; another seed gives other draws."""
+    """The command line, from the sweep written to CSV, reproduces the draws of real_fit
+    (fit() in a background worker process) with the same seed and settings; another seed
+    gives other draws."""
     same = load_posterior(cli_fits["same_path"])
     other = load_posterior(cli_fits["other_path"])
     assert same.attrs["data_hash"] == other.attrs["data_hash"] == real_fit.attrs["data_hash"]

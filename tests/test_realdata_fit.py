@@ -1,19 +1,22 @@
-"""One fit of the real Step Law dense + MoE sweeps with the default spec (slow)."""
+"""One fit of the real Step Law dense + MoE sweeps with the default spec (slow).
+
+The fit comes from conftest (``steplaw_fit``: 4 chains x 500 draws after 500 tuning steps,
+run in a background worker from the start of the session)."""
 
 import pytest
 
-from bayes_scaling.data import concat_sweeps, read_steplaw
-from bayes_scaling.model.fit import LAW_PARAMETERS, diagnose, fit
+from bayes_scaling.model.fit import LAW_PARAMETERS, diagnose, posterior_runs, posterior_spec
+from bayes_scaling.model.spec import default_spec
 
 
 @pytest.mark.slow
 @pytest.mark.realdata
-def test_steplaw_fit_samples_cleanly_and_separates_dense_from_moe(steplaw_dir):
-    sweep = concat_sweeps([read_steplaw(steplaw_dir / "dense_lr_bs_loss.csv"),
-                           read_steplaw(steplaw_dir / "moe_lr_bs_loss.csv")])
-    assert len(sweep.runs) == 2619
-    posterior = fit(sweep, seed=0, progressbar=False)
+def test_steplaw_fit_samples_cleanly_and_separates_dense_from_moe(steplaw_fit):
+    posterior = steplaw_fit
+    assert len(posterior_runs(posterior)) == 2619
+    assert posterior_spec(posterior).hash == default_spec().hash
     report = diagnose(posterior, var_names=LAW_PARAMETERS)
+    assert report.n_draws == 4 * 500
     assert report.max_rhat <= 1.01, report.report()
     assert report.min_ess_bulk >= 400, report.report()
     assert report.divergences == 0, report.report()
