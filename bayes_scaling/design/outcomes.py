@@ -16,7 +16,7 @@ from bayes_scaling.model import core
 
 
 def simulate_loglik(p: Problem, state: State, g: int, rng: np.random.Generator,
-                     n_out: int) -> list[tuple[int, np.ndarray]]:
+                    n_out: int) -> list[tuple[int, np.ndarray]]:
     """Simulate ``n_out`` outcomes of group g; per cell of the group, the log-likelihood
     (n_out, S, M) of each outcome under every draw and residual sample (model's likelihood)."""
     d, spec = p.d, p.d.spec
@@ -31,8 +31,8 @@ def simulate_loglik(p: Problem, state: State, g: int, rng: np.random.Generator,
         r = runs[cell_of == c]
         eff = p.cells[c]
         mu, d_lr = cell_bowl(eff.opt[:, :, None, :], eff.loss_opt[..., None],
-                         eff.chol_diag[:, :, None, :], eff.chol_offdiag[:, None, None, :],
-                         eff.skew[:, None, None], p.g_u[g, r])
+                             eff.chol_diag[:, :, None, :], eff.chol_offdiag[:, None, None, :],
+                             eff.skew[:, None, None], p.g_u[g, r])
         log_in = state.inner.get(c, np.full(eff.opt.shape[:2], -np.log(eff.opt.shape[1])))
         m_j = np.array([rng.choice(eff.opt.shape[1], p=np.exp(log_in[s])) for s in s_j])
         eps = (rng.standard_t(spec.nu, size=(n_out, len(r))) if spec.likelihood == "student_t"
@@ -56,7 +56,7 @@ def simulate_loglik(p: Problem, state: State, g: int, rng: np.random.Generator,
 
 
 def reweight(p: Problem, state: State, lls: list[tuple[int, np.ndarray]],
-              beta: float = 1.0) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+             beta: float = 1.0) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """Posterior log weights (J, S) and updated inner log weights after the outcomes."""
     logw = state.logw[None, :]
     inner = {}
@@ -72,7 +72,7 @@ def reweight(p: Problem, state: State, lls: list[tuple[int, np.ndarray]],
 
 
 def rescore(p: Problem, state: State, g: int, rng: np.random.Generator,
-             n_out: int) -> tuple[float, np.ndarray, float]:
+            n_out: int) -> tuple[float, np.ndarray, float]:
     """Information gain (nats) of the expected target covariance after the outcomes (by
     importance reweighting), that covariance, and the mean ESS of the weights."""
     logw, _ = reweight(p, state, simulate_loglik(p, state, g, rng, n_out))
@@ -84,7 +84,7 @@ def rescore(p: Problem, state: State, g: int, rng: np.random.Generator,
 
 
 def condition(p: Problem, state: State, g: int, rng: np.random.Generator,
-               ess_floor: float) -> State:
+              ess_floor: float) -> State:
     """Condition on one fantasised outcome of group g (tempered to keep ESS >= floor)."""
     lls = simulate_loglik(p, state, g, rng, 1)
     ess = lambda b: 1 / (normalise(reweight(p, state, lls, b)[0][0]) ** 2).sum()  # noqa: E731
