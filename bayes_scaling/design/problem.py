@@ -119,5 +119,5 @@ def build_problem(d: Draws, target: pd.DataFrame, table: pd.DataFrame, *, n_inne
                    t_slope_d=d.by_arch("l_d", t["arch"], "sd_arch_loss_exponent"),
                    t_flops=6.0 * float(t["n_params"]) * float(t["n_tokens"]),
                    table=table, groups=groups,
-                    g_cell=g_cell, g_u=g_u, g_valid=g_valid, g_cost=cost,
-                    window=d.spec.window, diverge=diverge)
+                   g_cell=g_cell, g_u=g_u, g_valid=g_valid, g_cost=cost,
+                   window=d.spec.window, diverge=diverge)
