@@ -41,6 +41,7 @@ _STAGES = {
               "diagnose", "save_posterior", "load_posterior", "sample_prior"),
     "predict": ("predict", "Prediction", "expected_regret", "default_mix", "default_targets",
                 "make_target", "compare_choices", "Comparison", "max_safe_batch", "MaxBatch",
+                "predict_loss", "LossPrediction",
                 "prior_summary", "draw_new_cells"),
     "design": ("propose", "default_candidates", "as_candidates"),
     "present": ("plan", "Plan", "build_report", "render_report", "write_report", "run_demo",

@@ -1,20 +1,16 @@
-"""Candidate runs for next-run selection, and every candidate cell's effects per posterior draw.
+"""Candidate runs for next-run selection (a table, or a default ladder of new cells below the
+target), and the target's optimum per draw (:func:`target_effects`).
 
 A candidate is a run (arch, data_mix, n_params, n_tokens, lr, batch_tokens[, weight_decay])
 with a cost (6 N D FLOPs unless the table has a ``cost_flops`` or ``cost`` column); runs
 sharing a ``group`` label are a mini-sweep chosen together.
 
-Cell effects (optimum, loss at the optimum, curvature, noise) come from the posterior draws:
-an existing cell uses its own draws; a NEW cell is the law at its (N, D) plus cell residuals
-drawn from the hierarchy, and its law part is computed from the SAME draw of the law
-parameters as the target's, so that a small run's outcome informs the target through the
-shared law. Unseen mixes (and archs, where the spec allows) draw their offsets once per
-posterior draw and label, shared by every cell and the target that carry that label.
+Each candidate cell's effects per draw come from :mod:`bayes_scaling.predict.cells`: a new
+cell's law part is computed from the SAME draw of the law parameters as the target's, so a
+small run's outcome informs the target through the shared law.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -22,11 +18,16 @@ import xarray as xr
 
 from bayes_scaling.errors import CandidateError
 from bayes_scaling.model import core
-from bayes_scaling.predict.draws import Draws, as_targets, new_cell_draws
+from bayes_scaling.predict.cells import (
+    CellEffects,
+    cell_optimum,
+    existing_cell,
+    new_cell,
+)
+from bayes_scaling.predict.draws import Draws, as_targets
 
 DEFAULT_SEQ_LEN = 2048
 RUN_COLUMNS = ("arch", "data_mix", "n_params", "n_tokens", "lr", "batch_tokens")
-
 
 
 def as_candidates(candidates: pd.DataFrame | dict, seq_len: int = DEFAULT_SEQ_LEN
@@ -71,51 +72,6 @@ def _positive(col: pd.Series, name: str) -> pd.Series:
     return vals
 
 
-@dataclass(frozen=True)
-class CellEffects:
-    """One cell's effects per draw: opt (S, M, k) log lr/batch[/wd] optima, loss_opt (S, M),
-    chol_diag (S, M, k), chol_offdiag (S, k(k-1)/2), skew (S,), noise (S,); M = 1 for an
-    existing cell (its posterior draws), M inner residual samples for a new cell."""
-
-    key: tuple
-    existing: bool
-    opt: np.ndarray
-    loss_opt: np.ndarray
-    chol_diag: np.ndarray
-    chol_offdiag: np.ndarray
-    skew: np.ndarray
-    noise: np.ndarray
-    best_loss: float
-    """The cell's best observed loss (inf for a new cell); its window edge is (1 + w) x this."""
-
-
-def existing_cell(d: Draws, cell: str) -> CellEffects:
-    """Effects of a fitted cell from its own posterior draws."""
-    row = d.cells.loc[cell]
-    names = {"lr": "log_lr_opt", "batch": "log_batch_opt", "weight_decay": "log_weight_decay_opt"}
-    opt = np.stack([d.get(names[q], cell=cell) for q in d.dims], axis=-1)[:, None, :]
-    skew = d.get("skew", arch=row["arch"]) if "skew" in d.post else np.zeros(d.n)
-    return CellEffects(
-        key=(row["arch"], row["data_mix"], float(row["n_params"]), float(row["n_tokens"])),
-        existing=True, opt=opt, loss_opt=d.get("loss_opt", cell=cell)[:, None],
-        chol_diag=d.get("chol_diag", cell=cell)[:, None, :],
-        chol_offdiag=d.get("chol_offdiag", arch=row["arch"]), skew=skew,
-        noise=d.get("noise", arch=row["arch"]), best_loss=float(row["best_loss"]))
-
-
-def new_cell(d: Draws, arch: str, mix: str, n_params: float, n_tokens: float,
-             n_inner: int) -> CellEffects:
-    """Effects of an unfitted cell: the law from each draw plus ``n_inner`` residual samples
-    (:func:`bayes_scaling.predict.draws.new_cell_draws`)."""
-    e = new_cell_draws(d, arch, mix, n_params, n_tokens, n_inner)
-    names = {"lr": "log_lr_opt", "batch": "log_batch_opt", "weight_decay": "log_weight_decay_opt"}
-    return CellEffects(key=(arch, mix, float(n_params), float(n_tokens)), existing=False,
-                       opt=np.stack([e[names[q]] for q in d.dims], axis=-1),
-                       loss_opt=np.exp(e["log_loss_opt"]), chol_diag=e["chol_diag"],
-                       chol_offdiag=e["chol_offdiag"], skew=e["skew"], noise=e["noise"],
-                       best_loss=np.inf)
-
-
 def target_effects(d: Draws, target: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """The target's optimum per draw, Rao-Blackwellised: law mean (S, k) and the covariance of
     its cell residuals (S, k, k), for log lr, log batch[, log weight decay]."""
@@ -133,25 +89,6 @@ def target_effects(d: Draws, target: pd.Series) -> tuple[np.ndarray, np.ndarray]
     cov[:, 0, 2] = cov[:, 2, 0] = -s_lr
     cov[:, 1, 2] = cov[:, 2, 1] = s_b
     return np.stack([m_lr, m_b, m_wd], axis=-1), cov
-
-
-def match_cells(d: Draws, table: pd.DataFrame, rtol: float = 1e-3) -> pd.Series:
-    """The fitted cell id of each row (arch, data_mix, n_params, n_tokens[, seq_len]) or ''."""
-    cells = d.cells
-    out = pd.Series("", index=table.index, dtype=object)
-    for cid, c in cells.iterrows():
-        hit = ((table["arch"] == c["arch"]) & (table["data_mix"] == c["data_mix"])
-               & (np.abs(np.log(table["n_params"] / c["n_params"])) < rtol)
-               & (np.abs(np.log(table["n_tokens"] / c["n_tokens"])) < rtol))
-        if "seq_len" in table:
-            hit &= table["seq_len"] == int(c["seq_len"])
-        out[hit] = cid
-    return out
-
-
-def cell_optimum(effects: CellEffects) -> np.ndarray:
-    """Posterior (predictive) median of a cell's log optimum, (k,)."""
-    return np.median(effects.opt.reshape(-1, effects.opt.shape[-1]), axis=0)
 
 
 def default_candidates(posterior: xr.DataTree | Draws, target: pd.DataFrame | dict, *,

@@ -14,14 +14,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
-from bayes_scaling.design.candidates import (
-    CellEffects,
-    existing_cell,
-    match_cells,
-    new_cell,
-    target_effects,
-)
+from bayes_scaling.design.candidates import target_effects
 from bayes_scaling.model import core
+from bayes_scaling.predict.cells import CellEffects, existing_cell, match_cells, new_cell
 from bayes_scaling.predict.draws import Draws, new_cell_draws
 
 

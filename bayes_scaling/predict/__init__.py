@@ -13,6 +13,8 @@ _EXPORTS = {
     "Comparison": "targets",
     "prior_summary": "prior_check",
     "max_safe_batch": "max_batch",
+    "predict_loss": "loss",
+    "LossPrediction": "loss",
     "MaxBatch": "max_batch",
     "draw_new_cells": "draws",
 }

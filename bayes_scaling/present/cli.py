@@ -232,6 +232,20 @@ def _add_check_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the table as JSON records")
 
 
+def _add_predict_loss_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "predict-loss", help="posterior predictive final loss of given runs",
+        description="The posterior predictive final loss of each run of --runs (fitted cells "
+                    "use their own draws, new cells the law plus new residuals), with 50% "
+                    "and 90% intervals.")
+    p.add_argument("posterior", type=Path, help="posterior file written by `fit` (.nc)")
+    p.add_argument("--runs", type=Path, required=True,
+                   help="runs (.csv/.parquet/.jsonl): arch, data_mix, n_params, n_tokens, lr, "
+                        "batch_tokens[, weight_decay]")
+    p.add_argument("--seed", type=int, default=0, help="seed of the new cells and the noise")
+    p.add_argument("--json", action="store_true", help="print the table as JSON records")
+
+
 Command = tuple[Callable[[argparse._SubParsersAction], None],
                 Callable[[argparse.Namespace], int]]
 COMMANDS: dict[str, Command] = {
@@ -243,6 +257,7 @@ COMMANDS: dict[str, Command] = {
     "demo": (_add_demo_parser, run.run_demo),
     "propose": (_add_propose_parser, run.run_propose),
     "check": (_add_check_parser, run.run_check),
+    "predict-loss": (_add_predict_loss_parser, run.run_predict_loss),
 }
 """Command name -> (add its subparser, run it)."""
 

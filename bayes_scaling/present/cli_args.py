@@ -142,12 +142,12 @@ def check_batch(batch_tokens: float | None, seq_len: float) -> None:
                           "sequences?")
 
 
-def read_candidates(path: str | Path) -> pd.DataFrame:
-    """A candidate-run table from .csv, .parquet or .jsonl, as is (``propose`` validates it
-    with :func:`bayes_scaling.design.as_candidates`); errors name the file."""
+def read_candidates(path: str | Path, what: str = "candidate") -> pd.DataFrame:
+    """A table of runs (candidates for ``propose``, runs for ``predict-loss``) from .csv,
+    .parquet or .jsonl, as is (the command validates it); errors name the file."""
     path = Path(path)
     if not path.is_file():
-        raise OSError(f"{path}: no such candidate file")
+        raise OSError(f"{path}: no such {what} file")
     suffix = path.suffix.lower()
     if suffix not in CANDIDATE_SUFFIXES:
         raise CandidateError(f"{path}: unknown candidate file type {suffix!r} "

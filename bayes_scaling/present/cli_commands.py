@@ -180,6 +180,19 @@ def run_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_predict_loss(args: argparse.Namespace) -> int:
+    from bayes_scaling.model.fit import load_posterior
+    from bayes_scaling.predict.loss import predict_loss
+
+    runs = read_candidates(args.runs, "runs")
+    table = predict_loss(load_posterior(args.posterior), runs, seed=args.seed).summary
+    if args.json:
+        print(table.to_json(orient="records"))
+    else:
+        print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    return 0
+
+
 def run_report(args: argparse.Namespace) -> int:
     check_output_file(args.out)
     if args.figures is not None:
