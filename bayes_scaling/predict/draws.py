@@ -66,10 +66,11 @@ def warn_if_unreliable(posterior: xr.DataTree) -> None:
                                                        "seed", "diagnostics"))
     if int(posterior.attrs.get("diagnostics_ok", 1)) == 0 and key not in _WARNED:
         _WARNED.add(key)
-        problems = str(posterior.attrs.get("diagnostics", "")).replace("\n", " ")
+        lines = str(posterior.attrs.get("diagnostics", "")).splitlines()
+        problems = "; ".join(x.strip()[2:] for x in lines if x.strip().startswith("- "))
         warnings.warn(PosteriorWarning(
-            f"this posterior failed its sampling diagnostics; results drawn from it may be "
-            f"wrong ({problems})"), stacklevel=1)
+            f"this posterior failed its sampling diagnostics ({problems or 'see its attrs'}); "
+            f"results drawn from it may be wrong"), stacklevel=1)
 
 
 def stable_seed(*parts: object) -> int:
