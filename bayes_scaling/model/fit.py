@@ -8,6 +8,7 @@ the package and library versions, the data hash, the seed and the centring const
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -36,7 +37,8 @@ from bayes_scaling.model.spec import (
 
 __all__ = ["PosteriorError", "diagnose", "fit", "load_posterior", "save_posterior"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: priors named after the model's variables, and a checksum of the draws."""
 LAW_PARAMETERS = ("c_eta", "a_n", "a_d", "c_batch", "b_n", "b_d", "c_tau", "g_tpp",
                   "c_loss", "l_n", "l_d", "sigma_cell_lr", "sigma_cell_batch",
                   "sigma_cell_tau", "sigma_cell_loss", "noise")
@@ -209,7 +211,18 @@ def package_posterior(posterior: xr.DataTree, sweep: Sweep, spec: Spec, inputs: 
         inputs.cells.rename_axis("cell_id").reset_index(), "cell_row"))
     posterior["excluded"] = xr.DataTree(frame_to_dataset(inputs.excluded, "excluded_row"))
     posterior.attrs.update(provenance(sweep, spec, inputs, seed, seconds, diagnostics))
+    posterior.attrs["draws_sha256"] = draws_hash(posterior)
     return posterior
+
+
+def draws_hash(posterior: xr.DataTree) -> str:
+    """sha256 of the posterior draws (every variable, by name, as little-endian float64)."""
+    post = posterior["posterior"].to_dataset()
+    digest = hashlib.sha256()
+    for name in sorted(map(str, post.data_vars)):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(post[name].to_numpy(), dtype="<f8").tobytes())
+    return digest.hexdigest()
 
 
 def posterior_spec(posterior: xr.DataTree) -> Spec:
@@ -267,6 +280,9 @@ def load_posterior(path: str | Path, spec: Spec | None = None) -> xr.DataTree:
         raise PosteriorError(
             f"{path}: written by bayes_scaling {attrs.get('bayes_scaling_version')} with a "
             f"spec this version cannot reproduce ({why}); refit it")
+    if draws_hash(tree) != attrs.get("draws_sha256"):
+        raise PosteriorError(f"{path}: the draws do not match their recorded checksum; the "
+                             f"file was altered")
     if spec is not None and spec.hash != attrs["spec_hash"]:
         raise PosteriorError(
             f"{path}: fitted with model spec '{attrs['spec_name']}' "

@@ -58,6 +58,29 @@ def mix_notes(posterior: xr.DataTree, mix: str | None) -> list[str]:
     return []
 
 
+def extrapolation_notes(posterior: xr.DataTree, target: dict[str, object],
+                        factor: float = 2.0) -> list[str]:
+    """Where ``target`` lies beyond the fitted cells of its arch (all cells for an unseen
+    arch) by more than ``factor`` in N, D or tokens per parameter, in words: such
+    predictions extrapolate the laws (their intervals say how far they can be trusted)."""
+    cells = _cells(posterior)
+    mine = cells[cells["arch"] == target["arch"]]
+    mine = mine if len(mine) else cells
+    n, d = float(target["n_params"]), float(target["n_tokens"])
+    values = {"N": (n, mine["n_params"]), "D": (d, mine["n_tokens"]),
+              "tokens per parameter": (d / n, mine["n_tokens"] / mine["n_params"])}
+    notes = []
+    for name, (x, fitted) in values.items():
+        lo, hi = float(fitted.min()), float(fitted.max())
+        if x > factor * hi:
+            notes.append(f"target {name} = {x:.3g} is {x / hi:.3g}x the largest fitted "
+                         f"({hi:.3g}, {target['arch']}): the prediction extrapolates the law")
+        elif x < lo / factor:
+            notes.append(f"target {name} = {x:.3g} is {lo / x:.3g}x below the smallest fitted "
+                         f"({lo:.3g}, {target['arch']}): the prediction extrapolates the law")
+    return notes
+
+
 def make_target(posterior: xr.DataTree, arch: str, n_params: float, n_tokens: float,
                 mix: str | None = None, seq_len: float = DEFAULT_SEQ_LEN,
                 batch_tokens: float | None = None) -> dict[str, object]:

@@ -114,13 +114,19 @@ def run_predict(args: argparse.Namespace) -> int:
     check_batch(args.batch_tokens, args.seq_len)
 
     from bayes_scaling.model.fit import load_posterior
-    from bayes_scaling.predict.targets import compare_choices, make_target, mix_notes
+    from bayes_scaling.predict.targets import (
+        compare_choices,
+        extrapolation_notes,
+        make_target,
+        mix_notes,
+    )
 
     posterior = load_posterior(args.posterior)
     target = make_target(posterior, args.arch, args.params, args.tokens, mix=args.mix,
                          seq_len=args.seq_len, batch_tokens=args.batch_tokens)
     comparison = compare_choices(posterior, target, seed=args.seed,
-                                 notes=mix_notes(posterior, args.mix))
+                                 notes=mix_notes(posterior, args.mix)
+                                 + extrapolation_notes(posterior, target))
     result = {**comparison_result(comparison), "posterior": str(args.posterior),
               "seed": args.seed}
     print(json.dumps(result, allow_nan=False) if args.json else predict_text(result))
@@ -130,7 +136,7 @@ def run_predict(args: argparse.Namespace) -> int:
 def run_propose(args: argparse.Namespace) -> int:
     from bayes_scaling.design.propose import propose
     from bayes_scaling.model.fit import load_posterior
-    from bayes_scaling.predict.targets import make_target, mix_notes
+    from bayes_scaling.predict.targets import extrapolation_notes, make_target, mix_notes
 
     posterior = load_posterior(args.posterior)
     full = make_target(posterior, args.arch, args.target_params, args.target_tokens, args.mix)
@@ -143,7 +149,8 @@ def run_propose(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, allow_nan=False))
     else:
-        print(propose_text(ranked, result, mix_notes(posterior, args.mix)))
+        print(propose_text(ranked, result, mix_notes(posterior, args.mix)
+                           + extrapolation_notes(posterior, target)))
     return 0
 
 

@@ -14,7 +14,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from bayes_scaling.predict.predict import Prediction, predict
-from bayes_scaling.predict.targets import default_targets
+from bayes_scaling.predict.targets import default_targets, extrapolation_notes
 from bayes_scaling.present.plots_common import fmt_sci
 from bayes_scaling.present.plots_target import target_label
 from bayes_scaling.present.text import picks_table, quantity_table
@@ -88,6 +88,7 @@ def plan(posterior: xr.DataTree, targets: pd.DataFrame | None = None, *, k: int 
                  f"({fmt_sci(targets['n_params'][0])}, {fmt_sci(targets['n_tokens'][0])}).",)
     targets = targets.reset_index(drop=True)
     first = targets.iloc[0]
+    notes += tuple(n for _, t in targets.iterrows() for n in extrapolation_notes(posterior, t))
     seconds: dict[str, float] = {}
 
     t = time.perf_counter()
