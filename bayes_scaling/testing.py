@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Hashable
+import traceback
+from collections.abc import Callable, Hashable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pymc as pm
@@ -35,7 +38,7 @@ from bayes_scaling.model.graph import build_model, initial_values
 from bayes_scaling.model.inputs import prepare_inputs
 from bayes_scaling.model.spec import Spec, default_spec
 
-__all__ = ["BackgroundFits", "fake_posterior", "small_sweep"]
+__all__ = ["BackgroundJobs", "execute_notebook", "fake_posterior", "small_sweep"]
 
 
 def small_sweep(seed: int = 0) -> tuple[Sweep, xr.Dataset]:
@@ -151,23 +154,32 @@ def _sample_stats(lp: np.ndarray, rng: np.random.Generator) -> xr.Dataset:
 
 def _silence() -> None:
     """Worker initialiser: send the worker's stdout and stderr (compiler and sampler
-    chatter) to /dev/null; errors still reach the caller through :meth:`BackgroundFits.result`."""
+    chatter) to /dev/null; errors still reach the caller through
+    :meth:`BackgroundJobs.result`."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
 
 
-def _fit_job(sweep: Sweep, kwargs: dict) -> xr.DataTree:
-    """One :func:`~bayes_scaling.model.fit.fit` call, run in a worker process."""
+def _call(func: Callable, args: tuple, kwargs: dict) -> Any:
+    """Run ``func`` in a worker; its error comes back as a RuntimeError carrying the type,
+    message and traceback (some exception classes do not survive pickling)."""
+    try:
+        return func(*args, **kwargs)
+    except Exception as exc:
+        raise RuntimeError(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}") from None
+
+
+def _fit(sweep: Sweep, **kwargs) -> xr.DataTree:
     from bayes_scaling.model.fit import fit
 
     return fit(sweep, progressbar=False, **kwargs)
 
 
-class BackgroundFits:
-    """:func:`~bayes_scaling.model.fit.fit` calls run in spawned worker processes while the
-    caller does other work; :meth:`result` waits for one. The draws are those of the same
-    call in the caller's process (fit is seeded); only the wall time changes.
+class BackgroundJobs:
+    """Calls (fits, notebook runs) in spawned worker processes while the caller does other
+    work; :meth:`result` waits for one. A fit's draws are those of the same call in any
+    other process (fit is seeded); only the wall time changes.
 
     Compiling the model, most of a small fit's time, uses one core; a test suite that runs
     on one core otherwise leaves the second core of a 2-core machine idle for these.
@@ -178,20 +190,49 @@ class BackgroundFits:
             workers, initializer=_silence if quiet else None)
         self._jobs: dict[Hashable, multiprocessing.pool.AsyncResult] = {}
 
-    def submit(self, key: Hashable, sweep: Sweep, **fit_kwargs) -> None:
-        """Start ``fit(sweep, progressbar=False, **fit_kwargs)`` under ``key`` (once)."""
+    def submit(self, key: Hashable, func: Callable, *args, **kwargs) -> None:
+        """Start ``func(*args, **kwargs)`` under ``key`` (once); ``func`` must be importable
+        by name (a module-level function)."""
         if key not in self._jobs:
-            self._jobs[key] = self._pool.apply_async(_fit_job, (sweep, fit_kwargs))
+            self._jobs[key] = self._pool.apply_async(_call, (func, args, kwargs))
+
+    def submit_fit(self, key: Hashable, sweep: Sweep, **fit_kwargs) -> None:
+        """Start ``fit(sweep, progressbar=False, **fit_kwargs)`` under ``key`` (once)."""
+        self.submit(key, _fit, sweep, **fit_kwargs)
 
     def __contains__(self, key: Hashable) -> bool:
         return key in self._jobs
 
-    def result(self, key: Hashable, timeout: float | None = None) -> xr.DataTree:
-        """The posterior of the fit submitted under ``key`` (waits for it; re-raises its
-        error)."""
+    def result(self, key: Hashable, timeout: float | None = None) -> Any:
+        """What the call submitted under ``key`` returned (waits for it; raises its error)."""
         return self._jobs[key].get(timeout)
 
     def close(self) -> None:
         """Stop the workers, finished or not."""
         self._pool.terminate()
         self._pool.join()
+
+
+def execute_notebook(notebook: str | Path | Any, cwd: str | Path, env: dict[str, str] | None = None,
+                     timeout: int = 900) -> Any:
+    """Execute a notebook with nbclient in the ``python3`` kernel (this environment's) in the
+    folder ``cwd``; the kernel inherits the environment plus ``env``. ``notebook`` is a
+    jupytext source path or an ``nbformat`` notebook. Returns the executed notebook; raises
+    on the first cell that errors. Needs the dev extras (jupytext, nbclient, ipykernel)."""
+    import jupytext
+    from nbclient import NotebookClient
+
+    nb = jupytext.read(notebook) if isinstance(notebook, str | Path) else notebook
+    env = env or {}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(cwd)}})
+        return client.execute()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -7,12 +7,15 @@ Session-scoped objects are shared by every test: treat them as read-only (``.cop
 DataTree before changing it).
 """
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import xarray as xr
 
-STEPLAW_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "steplaw"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STEPLAW_DIR = REPO_ROOT.parent / "shared" / "data" / "steplaw"
 
 
 @pytest.fixture(scope="session")
@@ -55,11 +58,11 @@ def fake_post(sim_sweep, sim_truth) -> xr.DataTree:
 
 
 # ----------------------------------------------------------------------------- real fits
-# Real fits (nutpie) run in two background worker processes
-# (bayes_scaling.testing.BackgroundFits), started as soon as the tests that need them are
-# collected, so they overlap the rest of the suite, which mostly keeps one core busy. Their
-# draws are those of the same fit() call in any other process (fit is seeded; test_fit
-# checks real_fit against the command line's fit).
+# Real fits (nutpie) and the notebook runs (each fits too) happen in two background worker
+# processes (bayes_scaling.testing.BackgroundJobs), started as soon as the tests that need
+# them are collected, so they overlap the rest of the suite, which mostly keeps one core
+# busy. A fit's draws are those of the same fit() call in any other process (fit is seeded;
+# test_fit checks real_fit against the command line's fit).
 REAL_FIT_SETTINGS = {"seed": 5, "draws": 150, "tune": 150, "chains": 2}
 """Seed and sampler settings of :func:`real_fit` (short chains: its diagnostics flag low
 ESS)."""
@@ -72,9 +75,14 @@ RECOVERY_SETTINGS = {"seed": 1}
 STEPLAW_SETTINGS = {"seed": 0, "draws": 500, "tune": 500, "chains": 4}
 """The Step Law fit: 4 chains of 500 draws after 500 tuning steps."""
 
-BACKGROUND_FITS = ("real_fit", "coverage_fits", "steplaw_fit", "recovery_fit")
+NOTEBOOKS = REPO_ROOT / "notebooks"
+NOTEBOOK_ENV = {"BAYES_SCALING_NOTEBOOK_DRAWS": "200",
+                "BAYES_SCALING_STEPLAW_DIR": str(STEPLAW_DIR)}
+"""Environment of the notebook runs: small fits (2 chains x 200 draws), the Step Law data."""
+
+BACKGROUND = ("real_fit", "notebook_run", "coverage_fits", "steplaw_fit", "recovery_fit")
 """Fixtures served by the background workers, in the order the test modules need them
-(test_fit, test_predict, test_realdata_fit, test_recovery)."""
+(test_fit, test_notebooks, test_predict, test_realdata_fit, test_recovery)."""
 
 _BACKGROUND: dict = {}
 
@@ -109,20 +117,34 @@ def _jobs(name: str) -> list[tuple[tuple, object, object, dict]]:
 
 
 def _workers():
-    from bayes_scaling.testing import BackgroundFits
+    from bayes_scaling.testing import BackgroundJobs
 
     if "workers" not in _BACKGROUND:
-        _BACKGROUND["workers"] = BackgroundFits(workers=2)
+        _BACKGROUND["workers"] = BackgroundJobs(workers=2)
     return _BACKGROUND["workers"]
 
 
+def _notebook_names() -> list[str]:
+    """The notebooks to run: all, but 02 (Step Law) only with the Step Law data."""
+    return [p.name for p in sorted(NOTEBOOKS.glob("*.py"))
+            if STEPLAW_DIR.is_dir() or "steplaw" not in p.name]
+
+
 def _start(name: str) -> list[tuple[tuple, object, object]]:
-    """Submit the fits of ``name`` to the background workers (once); their keys, sweeps
-    and truths."""
+    """Submit the jobs of ``name`` to the background workers (once); their keys, sweeps
+    and truths (of fits)."""
+    if name == "notebook_run" and name not in _BACKGROUND:
+        from bayes_scaling.testing import execute_notebook
+
+        keys = [("notebook", nb) for nb in _notebook_names()]
+        for key in keys:
+            _workers().submit(key, execute_notebook, NOTEBOOKS / key[1], cwd=NOTEBOOKS,
+                              env=NOTEBOOK_ENV)
+        _BACKGROUND[name] = [(key, None, None) for key in keys]
     if name not in _BACKGROUND:
         jobs = _jobs(name)
         for key, sweep, _, kwargs in jobs:
-            _workers().submit(key, sweep, **kwargs)
+            _workers().submit_fit(key, sweep, **kwargs)
         _BACKGROUND[name] = [(key, sweep, truth) for key, sweep, truth, _ in jobs]
     return _BACKGROUND[name]
 
@@ -138,7 +160,7 @@ def pytest_collection_finish(session):
     if session.config.option.collectonly:
         return
     needed = {name for item in session.items for name in getattr(item, "fixturenames", ())}
-    for name in BACKGROUND_FITS:
+    for name in BACKGROUND:
         if name in needed:
             _start(name)
 
@@ -169,6 +191,15 @@ def real_fit() -> xr.DataTree:
 
 
 @pytest.fixture(scope="session")
+def notebook_run():
+    """``notebook_run(file name)``: that notebook of notebooks/ executed with
+    :data:`NOTEBOOK_ENV` (waits for its background run; raises its error if a cell raised).
+    All run, but 02 (Step Law) only with the Step Law data."""
+    keys = {key[1]: key for key, _, _ in _start("notebook_run")}
+    return lambda name: _workers().result(keys[name], timeout=3600)
+
+
+@pytest.fixture(scope="session")
 def coverage_fits() -> list[tuple[object, xr.Dataset, xr.DataTree]]:
     """(sweep, truth, posterior) of :data:`COVERAGE_SWEEPS` simulated sweeps (seeds 100, 101,
     ...; dense + MoE, mixes web + code, N = 5e7 / 1.5e8 / 4.5e8 x 20 and 100 tokens per
@@ -192,10 +223,6 @@ def steplaw_fit(steplaw_dir) -> xr.DataTree:
 
 # ----------------------------------------------------------------------------- CLI helper
 # (presentation stage: the one way tests run the command line, and a posterior file for it)
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args: object, cwd: Path | None = None,

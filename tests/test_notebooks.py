@@ -1,40 +1,22 @@
 """The notebooks (jupytext percent-format sources in notebooks/) run without errors.
 
 Each is converted with jupytext and executed with nbclient in the environment's own
-``python3`` kernel, with ``BAYES_SCALING_NOTEBOOK_DRAWS`` making the fits small. A cell that
+``python3`` kernel (:func:`bayes_scaling.testing.execute_notebook`), with
+``BAYES_SCALING_NOTEBOOK_DRAWS`` making the fits small (2 chains x 200 draws). They run in
+conftest's background workers from the start of the session (``notebook_run``). A cell that
 raises fails the test. Notebook 02 needs ../shared/data/steplaw and skips only without it.
 """
 
-import os
+import re
 import sys
 from pathlib import Path
 
-import jupytext
 import nbformat
 import pytest
-from nbclient import NotebookClient
+
+from bayes_scaling.testing import execute_notebook
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-DRAWS = "200"
-
-
-def execute(nb: nbformat.NotebookNode, timeout: int = 900,
-            env: dict[str, str] | None = None) -> nbformat.NotebookNode:
-    """Run ``nb`` in the notebooks folder with small draws (the kernel inherits the
-    environment, plus ``env``); raises on the first cell that errors."""
-    env = {"BAYES_SCALING_NOTEBOOK_DRAWS": DRAWS, **(env or {})}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(NOTEBOOKS)}})
-        return client.execute()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def outputs(nb: nbformat.NotebookNode) -> str:
@@ -54,11 +36,18 @@ def n_images(nb: nbformat.NotebookNode) -> int:
 
 
 def test_kernel_is_this_environment():
+    """The kernel runs this environment's Python and inherits the environment given."""
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
         "import os, sys; print(sys.prefix); print(os.environ['BAYES_SCALING_NOTEBOOK_DRAWS'])")])
-    text = outputs(execute(nb, timeout=120)).split()
+    text = outputs(execute_notebook(nb, NOTEBOOKS, env={"BAYES_SCALING_NOTEBOOK_DRAWS": "7"},
+                                    timeout=120)).split()
     assert Path(text[0]).resolve() == Path(sys.prefix).resolve()
-    assert text[1] == DRAWS
+    assert text[1] == "7"
+
+
+def _small_fit(text: str) -> bool:
+    """The notebook's diagnostics report 2 chains x 200 draws (the test's small setting)."""
+    return re.search(r"divergences \d+/400\b", text) is not None
 
 
 def test_all_notebooks_are_listed():
@@ -67,20 +56,21 @@ def test_all_notebooks_are_listed():
 
 
 @pytest.mark.parametrize(("name", "figures"), [("01_quickstart.py", 3), ("03_next_run.py", 2)])
-def test_simulated_notebook_runs(name, figures):
-    nb = execute(jupytext.read(NOTEBOOKS / name))
+def test_simulated_notebook_runs(notebook_run, name, figures):
+    nb = notebook_run(name)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
     assert n_images(nb) == figures
+    assert _small_fit(outputs(nb))
 
 
-def test_steplaw_notebook_runs(steplaw_dir):
-    nb = execute(jupytext.read(NOTEBOOKS / "02_steplaw.py"),
-                 env={"BAYES_SCALING_STEPLAW_DIR": str(steplaw_dir)})
+def test_steplaw_notebook_runs(steplaw_dir, notebook_run):
+    nb = notebook_run("02_steplaw.py")
     text = outputs(nb)
     assert "dense: 1911 runs in 17 cells" in text and "moe: 708 runs in 16 cells" in text
     assert "dense a_n:" in text
     assert n_images(nb) == 3
+    assert _small_fit(text)
 
 
 def test_steplaw_path_defaults_to_shared_data():
