@@ -131,21 +131,41 @@ def propose_result(ranked: pd.DataFrame, target: dict, k: int, budget_flops: flo
             "alternatives": propose_records(alt)}
 
 
+def _span(values: pd.Series) -> str:
+    """'1.3e-3' for one value, '8.6e-4..3.5e-3' for several."""
+    lo, hi = values.min(), values.max()
+    return f"{lo:.3g}" if lo == hi else f"{lo:.3g}..{hi:.3g}"
+
+
+def proposal_groups(ranked: pd.DataFrame) -> pd.DataFrame:
+    """One row per candidate group, in rank order: where (arch, N, D), how many runs, their
+    lr and batch spans, the group's cost, value, regret after and widths after."""
+    rows = []
+    for group, g in ranked.groupby("group", sort=False):
+        first = g.iloc[0]
+        row = {"rank": first["rank"], "group": group, "N": f"{first['n_params']:.3g}",
+               "D": f"{first['n_tokens']:.3g}", "runs": len(g), "lr": _span(g["lr"]),
+               "batch_tokens": _span(g["batch_tokens"]), "cost_flops": first["group_cost_flops"]}
+        for c in ("value_flops", "worth_running", "regret_after_pct", "eig_nats",
+                  "lr_width90_after", "batch_width90_after"):
+            if c in g:
+                row[c] = first[c]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def propose_text(ranked: pd.DataFrame, result: dict, notes: list[str] = ()) -> str:
-    """The tables printed by ``bayes-scaling propose``."""
+    """The tables printed by ``bayes-scaling propose``: one row per pick (in selection order)
+    and per next-best group, each with its runs' spans."""
     t = result["target"]
-    cols = [c for c in ("rank", "group", "n_params", "n_tokens", "lr", "batch_tokens",
-                        "weight_decay", "group_cost_flops", "value_flops", "regret_after_pct",
-                        "eig_nats", "score", "lr_width90_after", "batch_width90_after")
-            if c in ranked and (c != "weight_decay" or ranked[c].notna().any())]
     fmt = lambda x: f"{x:.4g}"  # noqa: E731
-    score = ("target FLOPs of value per FLOP of cost" if result["objective"] == "value"
+    score = ("value per FLOP" if result["objective"] == "value"
              else "expected information gain (nats) per FLOP")
     lines = [f"target: {t['arch']} / {t['data_mix']}, N = {t['n_params']:.3g}, "
-             f"D = {t['n_tokens']:.3g}; {result['candidates']} candidate groups scored; "
-             f"score = {score}; value_flops = the target compute that would buy the same loss "
-             "as the run's expected drop of the target's regret; widths are 90% intervals of "
-             "the target's log optimum after the run",
+             f"D = {t['n_tokens']:.3g}; {result['candidates']} candidate groups scored by "
+             f"{score}; value_flops = the target compute that would buy as much loss as the "
+             "group's expected drop of the target's regret; widths: 90% intervals of the "
+             "target's log optimum after the group",
              *[f"note: {n}" for n in notes],
              f"expected regret at the target now: {result['regret_before_pct']:.3g}% of its "
              f"loss", f"verdict: {result['verdict']}"]
@@ -154,10 +174,12 @@ def propose_text(ranked: pd.DataFrame, result: dict, notes: list[str] = ()) -> s
     alt = ranked[~ranked["selected"] & ranked["group"].isin(shown)]
     if not picks.empty:
         budget = "" if result["budget_flops"] is None else f" of {result['budget_flops']:.3g}"
-        lines.append(f"\npicked ({result['spent_flops']:.3g}{budget} FLOPs):\n"
-                     + picks[cols].to_string(index=False, float_format=fmt))
+        lines.append(f"\npicked, in selection order ({result['spent_flops']:.3g}{budget} FLOPs):\n"
+                     + proposal_groups(picks).to_string(index=False, float_format=fmt))
     if not alt.empty:
-        lines.append("\nnext best:\n" + alt[cols].to_string(index=False, float_format=fmt))
+        lines.append("\nnext best:\n"
+                     + proposal_groups(alt).to_string(index=False, float_format=fmt))
+    lines.append("\n(--json lists every run of each group)")
     return "\n".join(lines)
 
 
