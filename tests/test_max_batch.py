@@ -67,3 +67,23 @@ def test_no_safe_batch_is_said_plainly_and_drawn(fake_post):
 def test_bad_tolerance_is_a_target_error(fake_post):
     with pytest.raises(TargetError, match="tolerance"):
         max_safe_batch(fake_post, INSIDE, 0.0)
+
+
+def test_predict_max_regret_cli(fake_post, run_cli, tmp_path):
+    import json
+
+    from bayes_scaling.model.fit import save_posterior
+
+    path = save_posterior(fake_post, tmp_path / "post.nc")
+    args = ("predict", path, "--params", "150M", "--tokens", "15B", "--arch", "dense",
+            "--mix", "web", "--max-regret", "0.5%")
+    out = run_cli(*args, "--json")
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)["max_batch"]
+    api = max_safe_batch(fake_post, INSIDE, 0.5).to_dict()
+    assert got["max_batch_tokens"]["point"] == pytest.approx(api["max_batch_tokens"]["point"])
+    assert set(got["max_batch_tokens"]) == {"point", "median", "lo90", "hi90"}
+    text = run_cli(*args)
+    assert "largest safe batch (expected regret <= 0.5%, lr re-optimised)" in text.stdout
+    bad = run_cli(*args[:-1], "0%")
+    assert bad.returncode == 2 and "positive percentage" in bad.stderr

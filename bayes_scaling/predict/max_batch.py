@@ -49,13 +49,15 @@ class MaxBatch:
     curve: xr.Dataset
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready: max_batch_tokens {median, lo90, hi90, point}, lr, tolerance, ..."""
+        """JSON-ready (None for NaN): max_batch_tokens {point, median, lo90, hi90}, lr,
+        tolerance_pct, batch_opt_tokens, expected_regret_pct."""
         tag = f"{round(100 * self.prob)}"
         b = self.max_batch_tokens
+        num = lambda x: None if not np.isfinite(x) else float(x)  # noqa: E731
         return {"tolerance_pct": self.tolerance_pct, "batch_opt_tokens": self.batch_opt_tokens,
-                "max_batch_tokens": {"point": b["point"], "median": b["median"],
-                                     f"lo{tag}": b["lo"], f"hi{tag}": b["hi"]},
-                "lr": self.lr, "expected_regret_pct": self.expected_regret_pct}
+                "max_batch_tokens": {"point": num(b["point"]), "median": num(b["median"]),
+                                     f"lo{tag}": num(b["lo"]), f"hi{tag}": num(b["hi"])},
+                "lr": num(self.lr), "expected_regret_pct": num(self.expected_regret_pct)}
 
 
 def _per_draw_max_log_batch(cells: xr.Dataset, tol_pct: float) -> np.ndarray:

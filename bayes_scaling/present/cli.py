@@ -23,6 +23,7 @@ from bayes_scaling.present.cli_args import (
     EXIT_USER_ERROR,
     USER_ERRORS,
     count,
+    percent,
     positive,
     window,
 )
@@ -115,6 +116,9 @@ def _add_predict_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="sequence length (converts batch tokens to sequences)")
     p.add_argument("--batch-tokens", type=positive, default=None,
                    help="a batch size (tokens) the run must use: also predict lr at it")
+    p.add_argument("--max-regret", type=percent, default=None, metavar="PCT",
+                   help="also the largest batch whose expected regret (lr re-optimised) stays "
+                        "within PCT percent of the loss, e.g. 0.1%% or 0.1")
     p.add_argument("--seed", type=int, default=0, help="seed of the new cell's draws")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 

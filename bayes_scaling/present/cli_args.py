@@ -59,6 +59,18 @@ def positive(text: str) -> float:
     return value
 
 
+def percent(text: str) -> float:
+    """argparse type: a tolerance in percent of the loss, '0.1%' or '0.1' (both 0.1%)."""
+    try:
+        value = float(text.strip().removesuffix("%"))
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive percentage such as 0.1%, got "
+                                         f"{text!r}")
+    return value
+
+
 def count(text: str) -> int:
     """argparse type: an integer >= 1 (e.g. -k)."""
     value = int(text)

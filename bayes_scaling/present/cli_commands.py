@@ -129,6 +129,11 @@ def run_predict(args: argparse.Namespace) -> int:
                                  + extrapolation_notes(posterior, target))
     result = {**comparison_result(comparison), "posterior": str(args.posterior),
               "seed": args.seed}
+    if args.max_regret is not None:
+        from bayes_scaling.predict.max_batch import max_safe_batch
+
+        result["max_batch"] = max_safe_batch(posterior, target, args.max_regret,
+                                             seed=args.seed).to_dict()
     print(json.dumps(result, allow_nan=False) if args.json else predict_text(result))
     return 0
 

@@ -105,7 +105,23 @@ def predict_text(result: dict) -> str:
         lines.append(f"{r['choice']:<31}{_fmt(r['lr']):>10}{_fmt(r['batch_tokens']):>14}"
                      f"{_fmt(r['expected_regret']):>10}{_fmt(r['expected_regret_pct']):>10}"
                      f"  [{_fmt(r['regret_pct_lo90'])}, {_fmt(r['regret_pct_hi90'])}]")
+    if "max_batch" in result:
+        lines += ["", max_batch_text(result["max_batch"])]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def max_batch_text(mb: dict) -> str:
+    """The largest safe batch in words (from :meth:`MaxBatch.to_dict`)."""
+    b, tol = mb["max_batch_tokens"], mb["tolerance_pct"]
+    spread = (f"each posterior draw's own largest batch: median {_fmt(b['median'])}, 90% "
+              f"interval [{_fmt(b['lo90'])}, {_fmt(b['hi90'])}] tokens")
+    if b["point"] is None:
+        return (f"largest safe batch (expected regret <= {_fmt(tol)}%): none; the uncertainty "
+                f"about the optimum alone costs {_fmt(mb['expected_regret_pct'])}% at the best "
+                f"batch ({spread})")
+    return (f"largest safe batch (expected regret <= {_fmt(tol)}%, lr re-optimised): "
+            f"{_fmt(b['point'])} tokens with lr {_fmt(mb['lr'])} (batch_opt "
+            f"{_fmt(mb['batch_opt_tokens'])}); {spread}")
 
 
 def propose_records(frame: pd.DataFrame) -> list[dict]:
