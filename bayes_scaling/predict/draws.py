@@ -45,14 +45,22 @@ def as_targets(targets: pd.DataFrame | dict) -> pd.DataFrame:
     missing = [c for c in TARGET_COLUMNS if c not in df]
     if missing:
         raise TargetError(f"targets: missing column(s) {missing}")
-    for c in ("n_params", "n_tokens"):
+    positive_columns(df, ("n_params", "n_tokens"), "targets")
+    return df.reset_index(drop=True)
+
+
+def positive_columns(df: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
+    """Make ``columns`` of ``df`` floats, in place; a missing column, or a value that is not
+    a positive number, is a :class:`TargetError` naming ``what``, the column and the rows."""
+    for c in columns:
+        if c not in df:
+            raise TargetError(f"{what}: missing column '{c}'")
         vals = pd.to_numeric(df[c], errors="coerce")
         bad = np.flatnonzero(~(vals > 0))
         if len(bad):
-            raise TargetError(f"targets: column '{c}' must be a positive number, rows "
+            raise TargetError(f"{what}: column '{c}' must be a positive number, rows "
                               f"{bad.tolist()}")
         df[c] = vals.astype(float)
-    return df.reset_index(drop=True)
 
 
 _WARNED: set[tuple[str, ...]] = set()

@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_scaling.errors import TargetError
 from bayes_scaling.model import core
 from bayes_scaling.predict.cells import existing_cell, match_cells, new_cell
-from bayes_scaling.predict.draws import Draws, as_targets
+from bayes_scaling.predict.draws import Draws, as_targets, positive_columns
 from bayes_scaling.predict.predict import INTERVALS
 
 RUN_COLUMNS = ("arch", "data_mix", "n_params", "n_tokens", "lr", "batch_tokens")
@@ -34,15 +33,7 @@ class LossPrediction:
 
 def _runs(runs: pd.DataFrame | dict) -> pd.DataFrame:
     df = as_targets(runs)
-    for col in ("lr", "batch_tokens"):
-        if col not in df:
-            raise TargetError(f"runs: missing column '{col}'")
-        vals = pd.to_numeric(df[col], errors="coerce")
-        bad = np.flatnonzero(~(vals > 0))
-        if len(bad):
-            raise TargetError(f"runs: column '{col}' must be a positive number, rows "
-                              f"{bad.tolist()}")
-        df[col] = vals.astype(float)
+    positive_columns(df, ("lr", "batch_tokens"), "runs")
     wd = pd.to_numeric(df["weight_decay"], errors="coerce") if "weight_decay" in df else np.nan
     df["weight_decay"] = pd.Series(wd, index=df.index, dtype=float)
     return df

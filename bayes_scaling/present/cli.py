@@ -54,6 +54,19 @@ def _add_sweep_input_arguments(p: argparse.ArgumentParser) -> None:
                         "excluded (listed with the reason, never censored)")
 
 
+def _add_target_arguments(p: argparse.ArgumentParser, params: str, tokens: str,
+                          required: bool) -> None:
+    """The target run's size, arch and mix (``params``/``tokens``: the flag names)."""
+    p.add_argument(params, type=positive, required=required, default=None,
+                   help="target non-embedding (for MoE: active) parameters N, e.g. 7e9 or 7B")
+    p.add_argument(tokens, type=positive, required=required, default=None,
+                   help="target training tokens D, e.g. 2e12 or 2T")
+    p.add_argument("--arch", required=required, default=None,
+                   help="target architecture, e.g. dense or moe"
+                        + ("" if required else " (default: the first in the sweep)"))
+    p.add_argument("--mix", default=None, help=defaults.MIX_HELP)
+
+
 def _add_validate_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "validate", help="check sweep file(s) and report runs, cells, ranges and censoring",
@@ -106,12 +119,7 @@ def _add_predict_parser(subparsers: argparse._SubParsersAction) -> None:
                     "median and 90% interval next to each published law's value, and the "
                     "expected regret (loss increase) of each law's choice.")
     p.add_argument("posterior", type=Path, help="posterior file written by `fit` (.nc)")
-    p.add_argument("--params", type=positive, required=True,
-                   help="non-embedding (for MoE: active) parameters N, e.g. 7e9 or 7B")
-    p.add_argument("--tokens", type=positive, required=True,
-                   help="training tokens D, e.g. 2e12 or 2T")
-    p.add_argument("--arch", required=True, help="architecture family, e.g. dense or moe")
-    p.add_argument("--mix", default=None, help=defaults.MIX_HELP)
+    _add_target_arguments(p, "--params", "--tokens", required=True)
     p.add_argument("--seq-len", type=positive, default=defaults.SEQ_LEN,
                    help="sequence length (converts batch tokens to sequences)")
     p.add_argument("--batch-tokens", type=positive, default=None,
@@ -182,12 +190,7 @@ def _add_propose_parser(subparsers: argparse._SubParsersAction) -> None:
                     "information gain per FLOP), simulating divergence and censoring. Picks "
                     "at most -k within --budget-flops, and only runs worth their cost.")
     p.add_argument("posterior", type=Path, help="posterior file written by `fit` (.nc)")
-    p.add_argument("--target-params", type=positive, required=True,
-                   help="target non-embedding (for MoE: active) parameters N, e.g. 7B")
-    p.add_argument("--target-tokens", type=positive, required=True,
-                   help="target training tokens D, e.g. 2T")
-    p.add_argument("--arch", required=True, help="target architecture, e.g. dense")
-    p.add_argument("--mix", default=None, help=defaults.MIX_HELP)
+    _add_target_arguments(p, "--target-params", "--target-tokens", required=True)
     p.add_argument("--candidates", type=Path, default=None,
                    help="candidate runs (.csv/.parquet/.jsonl): arch, data_mix, n_params, "
                         "n_tokens, lr, batch_tokens[, weight_decay, seq_len, group, "
@@ -223,12 +226,7 @@ def _add_check_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="the prior predictive check (required: the only check so far)")
     p.add_argument("--model", type=Path, default=None,
                    help="model spec TOML (default: the built-in models/default.toml)")
-    p.add_argument("--target-params", type=positive, default=None,
-                   help="target non-embedding parameters N, e.g. 7B (with --target-tokens)")
-    p.add_argument("--target-tokens", type=positive, default=None,
-                   help="target training tokens D, e.g. 2T")
-    p.add_argument("--arch", default=None, help="target architecture (default: the first)")
-    p.add_argument("--mix", default=None, help=defaults.MIX_HELP)
+    _add_target_arguments(p, "--target-params", "--target-tokens", required=False)
     p.add_argument("--draws", type=count, default=defaults.PRIOR_DRAWS,
                    help="prior draws (default 500)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
