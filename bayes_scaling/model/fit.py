@@ -19,6 +19,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pymc as pm
+import pytensor
 import xarray as xr
 
 from bayes_scaling import __version__
@@ -190,7 +191,10 @@ def fit(sweep: Sweep, spec: Spec | None = None, *, seed: int = 0, draws: int | N
     model = build_model(inputs, spec)
     s = spec.sampler
     start = time.perf_counter()
-    with model:
+    # numba's fastmath lets LLVM fuse and reorder floating point differently in freshly
+    # compiled and in disk-cached functions, so the same seed gave other draws on a cold and
+    # on a warm compile cache; IEEE arithmetic makes the draws depend on the seed alone.
+    with model, pytensor.config.change_flags(numba__fastmath=False):
         posterior = pm.sample(
             draws=s["draws"], tune=s["tune"], chains=s["chains"], cores=s["cores"],
             random_seed=seed, target_accept=s["target_accept"], nuts_sampler="nutpie",
