@@ -34,7 +34,7 @@ def test_prior_draws_follow_the_declared_priors(prior, name):
     assert draws.std() == pytest.approx(declared.sigma, rel=0.08)
 
 
-def test_summary_covers_cells_and_target_and_draws_a_figure(prior, sim_sweep):
+def test_summary_covers_cells_and_target_and_draws_a_figure(prior, sim_sweep, tmp_path):
     table = prior_summary(prior, TARGET)
     n_cells = sim_sweep.runs["cell"].nunique()
     assert (table["where"] == "cell").sum() == n_cells * len(QUANTITIES)
@@ -45,6 +45,11 @@ def test_summary_covers_cells_and_target_and_draws_a_figure(prior, sim_sweep):
     # weakly informative priors: the simulated sweep's best runs lie inside the prior ranges
     assert cells["inside"].mean() > 0.9
     assert prior.attrs["kind"] == "prior"
+    from bayes_scaling.model.fit import load_posterior, save_posterior
+
+    back = load_posterior(save_posterior(prior, tmp_path / "prior.nc"))  # saved and read back
+    assert back.attrs["kind"] == "prior" and back.attrs["draws_sha256"] == prior.attrs[
+        "draws_sha256"]
     fig = plot_prior_predictive(table, "default")
     try:
         assert len(fig.axes) == len(QUANTITIES)

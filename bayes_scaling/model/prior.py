@@ -17,7 +17,7 @@ import pymc as pm
 import xarray as xr
 
 from bayes_scaling.data import Sweep
-from bayes_scaling.model.fit import frame_to_dataset, provenance
+from bayes_scaling.model.fit import draws_hash, frame_to_dataset, provenance
 from bayes_scaling.model.graph import build_model
 from bayes_scaling.model.inputs import prepare_inputs
 from bayes_scaling.model.spec import Spec, default_spec
@@ -42,5 +42,5 @@ def sample_prior(sweep: Sweep, spec: Spec | None = None, *, draws: int = 500,
         inputs.cells.rename_axis("cell_id").reset_index(), "cell_row"))
     tree["excluded"] = xr.DataTree(frame_to_dataset(inputs.excluded, "excluded_row"))
     tree.attrs.update(provenance(sweep, spec, inputs, seed, seconds, None))
-    tree.attrs["kind"] = "prior"
+    tree.attrs.update(kind="prior", draws_sha256=draws_hash(tree))
     return tree
