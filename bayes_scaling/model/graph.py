@@ -1,17 +1,12 @@
-"""Build the hierarchical PyMC model: per-cell loss bowls whose optima move as power laws.
+"""Build the hierarchical PyMC model from the generative core.
 
-Inside cell g the final loss of run r is a bowl in u = (log lr, log batch[, log wd]):
-    L_r = L*_g + 1/2 ||C_g^T s(u_r - u*_g)||^2 + noise,
-C_g lower triangular with a positive diagonal (curvature C C^T positive definite) and s()
-stretching the lr offset by exp(+-skew) (the loss rises faster on the high-lr side). Runs
-above the fit window and diverged runs are right-censored at the window edge.
-The optima follow power laws in N and D with per-arch exponents pooled around population
-means, per-mix offsets drawn from a population, and cell-level scatter:
-    log lr*_g  = c_eta[arch, mix] + a_n[arch] log(N/N_REF) + a_d[arch] log(D/D_REF) + e
-    log B*_g   = c_batch[arch, mix] + b_n[arch] log(N/N_REF) + b_d[arch] log(D/D_REF) + e
-    log tau*_g = c_tau + g_tpp log(TPP/TPP_REF) + e,  wd*_g = B*_g / (lr*_g tau*_g D)
-    log L*_g   = c_loss[arch, mix] + l_n[arch] log(N/N_REF) + l_d[arch] log(D/D_REF) + e
-Internally intercepts are sampled at the data's centre and reported at the reference scale.
+The model itself (laws, skewed bowl, curvature, censoring, weight decay from tau) is stated
+and written once in :mod:`bayes_scaling.model.core`; this module puts it in a PyMC graph:
+priors from the spec (:class:`~bayes_scaling.model.spec.Prior`, named after the variables),
+per-arch exponents pooled around population means, zero-sum per-mix offsets, intercepts
+sampled at the data's centre and reported at the reference scale, cell-level optima around
+the laws (log tau non-centred where weight decay does not vary), and the observed
+(Student-t or Normal) and censored (Normal survival at the window edge) likelihoods.
 """
 
 from __future__ import annotations
