@@ -75,3 +75,20 @@ def test_propose_user_errors(run_cli, path, tmp_path):
     result = run_cli("propose", path, "--target-params", "4e9", "--target-tokens", "8e10",
                  "--arch", "transformer-xl")
     assert result.returncode == 2 and "transformer-xl" in result.stderr
+
+
+def test_budget_below_the_cheapest_candidate_exits_2_with_its_cost(run_cli, path):
+    result = run_cli("propose", path, *TARGET, "--budget-flops", "1e6", *FAST)
+    assert result.returncode == 2
+    assert "below the cheapest candidate" in result.stderr and "FLOPs)" in result.stderr
+
+
+def test_one_spelling_of_k_on_every_command():
+    from bayes_scaling.present.cli import build_parser
+
+    parser = build_parser()
+    for command, extra in (("propose", ["p.nc", *TARGET]), ("report", ["p.nc", "--out", "r.html"]),
+                           ("demo", [])):
+        for flag in ("-k", "--k"):
+            args = parser.parse_args([command, *extra, flag, "2"])
+            assert args.k == 2, (command, flag)

@@ -133,9 +133,12 @@ def test_budget_is_never_exceeded(toy, objective):
     assert (ranked.loc[ranked["group"] == "near_10x_cost", "scored_by"] == "over budget").all()
 
 
-def test_nothing_affordable_selects_nothing(toy):
-    ranked = propose(toy, TARGET, candidates=_candidates(toy), budget_flops=1.0, k=2)
-    assert not ranked["selected"].any() and ranked.attrs["spent_flops"] == 0
+def test_a_budget_below_every_candidate_is_a_clear_error(toy):
+    cands = _candidates(toy)
+    cheapest = cands.groupby("group")["cost_flops"].sum().min()
+    with pytest.raises(CandidateError, match="below the cheapest candidate") as err:
+        propose(toy, TARGET, candidates=cands, budget_flops=1.0, k=2)
+    assert f"({cheapest:.3g} FLOPs)" in str(err.value)
 
 
 def test_scores_are_reproducible_with_a_seed(toy):

@@ -46,6 +46,7 @@ from bayes_scaling.design.problem import (
     target_cov,
 )
 from bayes_scaling.design.value import compute_equivalent, expected_regret, regret_pct, value
+from bayes_scaling.errors import CandidateError
 from bayes_scaling.model import core
 from bayes_scaling.predict.draws import Draws, as_targets
 
@@ -237,6 +238,10 @@ def propose(posterior: xr.DataTree, target: pd.DataFrame | dict,
     draws.check_archs(table)
     p = build_problem(draws, target, table, n_inner=n_inner, diverge=diverge_log_lr)
     budget = np.inf if budget_flops is None else float(budget_flops)
+    cheapest = int(np.argmin(p.g_cost))
+    if budget < p.g_cost[cheapest]:
+        raise CandidateError(f"propose: the budget ({budget:.3g} FLOPs) is below the cheapest "
+                             f"candidate, {p.groups[cheapest]} ({p.g_cost[cheapest]:.3g} FLOPs)")
     run = lambda how: _greedy(p, k, budget, seed, how, n_rescore,  # noqa: E731
                               n_outcomes, ess_floor)
     if objective == "auto":

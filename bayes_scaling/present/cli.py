@@ -150,7 +150,7 @@ def _add_report_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="target architecture (repeatable: one target per arch; default: "
                         "every fitted arch); proposals are for the first")
     p.add_argument("--mix", default=None, help=defaults.MIX_HELP)
-    p.add_argument("--k", type=count, default=defaults.K_REPORT,
+    p.add_argument("-k", "--k", dest="k", type=count, default=defaults.K_REPORT,
                    help="next runs to propose (default 3)")
     p.add_argument("--seed", type=int, default=0, help="seed of predictions and proposals")
     p.add_argument("--budget-flops", type=positive, default=None,
@@ -174,7 +174,7 @@ def _add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
                         "unless --tune is given")
     p.add_argument("--tune", type=int, default=None, help="tuning steps per chain")
     p.add_argument("--chains", type=int, default=None, help="chains (default: the spec's 4)")
-    p.add_argument("--k", type=count, default=defaults.K_REPORT,
+    p.add_argument("-k", "--k", dest="k", type=count, default=defaults.K_REPORT,
                    help="next runs to propose (default 3)")
 
 
@@ -197,7 +197,7 @@ def _add_propose_parser(subparsers: argparse._SubParsersAction) -> None:
                         "cost_flops]; default: generated")
     p.add_argument("--budget-flops", type=positive, default=None,
                    help="total FLOPs the picks may cost")
-    p.add_argument("-k", type=count, default=defaults.K_PROPOSE,
+    p.add_argument("-k", "--k", dest="k", type=count, default=defaults.K_PROPOSE,
                    help="runs or mini-sweeps to pick (default 1)")
     p.add_argument("--objective", choices=("value", "per_flop", "total", "auto"),
                    default="value", help="value (default): value per FLOP, with the stopping "
