@@ -34,3 +34,13 @@ def test_targets_far_beyond_the_data_are_noted(fake_post):
     assert extrapolation_notes(fake_post, inside) == []
     tiny = {"arch": "dense", "n_params": 1e6, "n_tokens": 2e7}
     assert any("below the smallest fitted" in n for n in extrapolation_notes(fake_post, tiny))
+
+
+def test_sampler_messages_read_back_exactly(real_fit, tmp_path):
+    """Every group of a real fit, sampler statistics included (nutpie's text divergence
+    messages too), reads back identical."""
+    import xarray as xr
+
+    back = load_posterior(save_posterior(real_fit, tmp_path / "post.nc"))
+    for group in ("posterior", "sample_stats", "observed_data", "constant_data"):
+        xr.testing.assert_identical(back[group].to_dataset(), real_fit[group].to_dataset())

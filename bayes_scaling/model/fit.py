@@ -210,6 +210,11 @@ def package_posterior(posterior: xr.DataTree, sweep: Sweep, spec: Spec, inputs: 
     diagnostics) to a sampled DataTree, in place; used by :func:`fit` and by
     :func:`bayes_scaling.testing.fake_posterior`."""
     diagnostics = diagnose(posterior)
+    stats = posterior["sample_stats"].to_dataset()
+    texts = [name for name in stats.data_vars if stats[name].dtype == object]
+    if texts:  # nutpie's divergence messages: NaN where none; NetCDF stores strings
+        posterior["sample_stats"] = stats.assign(
+            {name: stats[name].fillna("").astype(str) for name in texts})
     posterior["runs"] = xr.DataTree(frame_to_dataset(sweep.runs, "row"))
     posterior["cells"] = xr.DataTree(frame_to_dataset(
         inputs.cells.rename_axis("cell_id").reset_index(), "cell_row"))
