@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from bayes_scaling.data.identifiability import design_notes
 from bayes_scaling.model import core
 
 REQUIRED_COLUMNS = ("n_params", "n_tokens", "batch_tokens", "lr", "loss")
@@ -180,6 +181,7 @@ class Sweep:
             "censored": {str(k): int(v) for k, v in censored["reason"].value_counts().items()},
             "excluded": excluded.where(excluded.notna(), None).to_dict(orient="records"),
             "warnings": [*self.notes, *_cell_warnings(runs)],
+            "design": design_notes(runs),
             "data_hash": self.data_hash(),
         }
 

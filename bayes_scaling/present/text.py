@@ -56,6 +56,9 @@ def validation_text(sweep: Sweep, window: float = 0.02, max_rows: int = 20) -> s
                   shown.to_string(index=False)]
     if summary["warnings"]:
         lines += ["", "warnings:", *[f"  - {w}" for w in summary["warnings"]]]
+    if summary["design"]:
+        lines += ["", "what this design cannot tell the model:",
+                  *[f"  - {w}" for w in summary["design"]]]
     return "\n".join(lines)
 
 
