@@ -178,6 +178,9 @@ def test_cli_fit_exits_3_on_bad_diagnostics_and_0_when_allowed(cli_fits):
     assert "diagnostics PROBLEMS" in bad.stdout
     assert "a_n" in bad.stdout and "90% interval" in bad.stdout
     assert "--allow-bad-diagnostics" in bad.stderr
+    # the advice follows what failed: short chains (ESS) and a fixed-ratio design
+    assert "for R-hat or ESS, more --draws" in bad.stderr
+    assert "direction(s) to the priors" in bad.stderr
     assert cli_fits["same_path"].is_file()  # kept for inspection
     ok = cli_fits["other"]
     assert "diagnostics PROBLEMS" in ok.stdout  # as bad, but allowed

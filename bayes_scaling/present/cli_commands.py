@@ -103,11 +103,28 @@ def run_fit(args: argparse.Namespace) -> int:
     print(f"\n{diagnostics.report()}\nsampling took {posterior.attrs['fit_seconds']:.1f} s; "
           f"posterior -> {path}")
     if not diagnostics.ok and not args.allow_bad_diagnostics:
-        print("error: sampling diagnostics show problems (see above); rerun with more "
-              "--tune/--draws, or pass --allow-bad-diagnostics to accept them",
-              file=sys.stderr)
+        advice = _advice(diagnostics, sweep)
+        print(f"error: sampling diagnostics show problems (see above); {advice}; or pass "
+              "--allow-bad-diagnostics to accept them", file=sys.stderr)
         return EXIT_BAD_DIAGNOSTICS
     return 0
+
+
+def _advice(diagnostics, sweep: Sweep) -> str:
+    """The likely cause of failed diagnostics and what to try, from what they show."""
+    from bayes_scaling.data.identifiability import design_notes
+
+    tips = []
+    if diagnostics.divergences:
+        tips.append("divergences come from the posterior's geometry, which more --tune rarely "
+                    "fixes: raise [sampler] target_accept to 0.99 in a --model spec file")
+    if diagnostics.max_rhat > 1.01 or diagnostics.min_ess_bulk < 400:
+        tips.append("for R-hat or ESS, more --draws")
+    notes = design_notes(sweep.runs)
+    if notes:
+        tips.append(f"the design leaves {len(notes)} direction(s) to the priors (`validate` "
+                    "lists them), which can make the posterior hard to sample")
+    return "; ".join(tips) or "rerun with more --tune/--draws"
 
 
 def run_predict(args: argparse.Namespace) -> int:
