@@ -77,3 +77,11 @@ def test_predict_loss_cli_matches_the_api(fake_post, run_cli, tmp_path):
     np.testing.assert_allclose(got["median"], api["median"], rtol=1e-9)
     missing = run_cli("predict-loss", path, "--runs", tmp_path / "absent.csv")
     assert missing.returncode == 2 and "no such runs file" in missing.stderr
+
+
+def test_a_dict_of_scalars_and_lists_broadcasts(fake_post):
+    target = {"arch": "dense", "data_mix": "web", "n_params": 3e8, "n_tokens": 6e9}
+    pred = predict_loss(fake_post, {**target, "lr": [5e-4, 1e-3], "batch_tokens": 2**19})
+    assert len(pred.summary) == 2 and (pred.summary["n_params"] == 3e8).all()
+    with pytest.raises(TargetError, match="different lengths"):
+        predict_loss(fake_post, {**target, "lr": [5e-4, 1e-3, 2e-3], "batch_tokens": [1, 2]})

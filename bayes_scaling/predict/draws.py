@@ -38,8 +38,14 @@ NEW_CELL_VARS = ("log_lr_opt", "log_batch_opt", "log_tau_opt", "log_weight_decay
 
 def as_targets(targets: pd.DataFrame | dict) -> pd.DataFrame:
     """Validate target rows: arch, data_mix (default 'default'), n_params, n_tokens > 0."""
-    df = pd.DataFrame(targets if not isinstance(targets, dict) else
-                      {k: np.atleast_1d(v) for k, v in targets.items()})
+    if isinstance(targets, dict):  # scalars broadcast against lists
+        cols = {k: np.atleast_1d(v) for k, v in targets.items()}
+        n = max((len(v) for v in cols.values()), default=0)
+        if any(len(v) not in (1, n) for v in cols.values()):
+            raise TargetError(f"targets: columns of different lengths "
+                              f"{ {k: len(v) for k, v in cols.items()} }")
+        targets = {k: np.repeat(v, n) if len(v) == 1 else v for k, v in cols.items()}
+    df = pd.DataFrame(targets)
     if "data_mix" not in df:
         df["data_mix"] = "default"
     missing = [c for c in TARGET_COLUMNS if c not in df]
