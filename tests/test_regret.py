@@ -38,7 +38,7 @@ def _cells(n_draws: int = 4, spread: float = 0.0, seed: int = 0) -> xr.Dataset:
                 "dim": ["lr", "batch", "weight_decay"]})
 
 
-def _choices(lr, batch, wd=np.nan) -> pd.DataFrame:
+def as_choices(lr, batch, wd=np.nan) -> pd.DataFrame:
     lr, batch, wd = np.broadcast_arrays(np.atleast_1d(lr), np.atleast_1d(batch),
                                         np.atleast_1d(wd))
     return pd.DataFrame({"lr": lr.astype(float), "batch_tokens": batch.astype(float),
@@ -47,7 +47,7 @@ def _choices(lr, batch, wd=np.nan) -> pd.DataFrame:
 
 def test_regret_is_exactly_zero_at_the_optimum_and_the_bowl_elsewhere():
     cells = _cells()
-    r = regret_draws(cells, _choices([1e-3, 2e-3, 5e-4], 2.0**20, 0.1))
+    r = regret_draws(cells, as_choices([1e-3, 2e-3, 5e-4], 2.0**20, 0.1))
     np.testing.assert_allclose(r.isel(choice=0), 0.0, atol=1e-15)
     chol = core.chol_matrix(np.array([0.3, 0.2, 0.2]), np.array([0.05, 0.08, 0.02]))
     for i, f in ((1, 2.0), (2, 0.5)):
@@ -61,9 +61,9 @@ def test_free_weight_decay_is_never_worse_than_a_fixed_one():
     """weight_decay NaN = the best wd for that lr and batch, so it lower-bounds every wd."""
     cells = _cells(n_draws=50, spread=0.3, seed=1)
     lr = np.geomspace(3e-4, 3e-3, 5)
-    free = regret_draws(cells, _choices(lr, 2.0**21))
+    free = regret_draws(cells, as_choices(lr, 2.0**21))
     for wd in (0.02, 0.1, 0.5):
-        fixed = regret_draws(cells, _choices(lr, 2.0**21, wd))
+        fixed = regret_draws(cells, as_choices(lr, 2.0**21, wd))
         assert bool((free <= fixed + 1e-15).all())
     assert float(free.min()) >= 0.0
 
@@ -77,7 +77,7 @@ def test_regret_matches_predict_draws_and_vectorises(posterior):
         assert float(alone["expected_regret"][0]) == pytest.approx(
             float(together["expected_regret"][i]), rel=1e-12)
     cells = predict(posterior, TARGET, seed=4).cells.isel(target=0)
-    direct = regret_draws(cells, _choices(lr, batch)).mean(("chain", "draw"))
+    direct = regret_draws(cells, as_choices(lr, batch)).mean(("chain", "draw"))
     np.testing.assert_allclose(together["expected_regret"], direct, rtol=1e-12)
     np.testing.assert_allclose(together["lr"], lr)
     pct = together["expected_regret_pct"]

@@ -23,7 +23,7 @@ import xarray as xr
 from bayes_scaling.errors import TargetError
 from bayes_scaling.predict.draws import SAMPLE_DIMS, draw_new_cells
 from bayes_scaling.predict.predict import curvature, optimum_at_batch, prediction_targets
-from bayes_scaling.predict.regret import _choices, regret_draws
+from bayes_scaling.predict.regret import as_choices, regret_draws
 
 __all__ = ["MaxBatch", "max_safe_batch"]
 
@@ -79,7 +79,7 @@ def _best_single_lr(cells: xr.Dataset, log_batch: np.ndarray, n_lr: int
     centre = per_draw["log_lr_opt_at_batch"].median(SAMPLE_DIMS).to_numpy()
     offsets = np.linspace(-0.6, 0.6, n_lr)
     log_lr = centre[:, None] + offsets[None, :]
-    choices = _choices(np.exp(log_lr).ravel(), np.repeat(np.exp(log_batch), n_lr), None)
+    choices = as_choices(np.exp(log_lr).ravel(), np.repeat(np.exp(log_batch), n_lr), None)
     pct = 100.0 * regret_draws(cells, choices) / loss_opt
     expected = pct.mean(SAMPLE_DIMS).to_numpy().reshape(len(log_batch), n_lr)
     best = expected.argmin(axis=1)

@@ -22,7 +22,7 @@ from bayes_scaling.predict.predict import conditional_optimum, curvature, predic
 __all__ = ["expected_regret", "regret_draws"]
 
 
-def _choices(lr: ArrayLike, batch_tokens: ArrayLike,
+def as_choices(lr: ArrayLike, batch_tokens: ArrayLike,
              weight_decay: ArrayLike | None) -> pd.DataFrame:
     wd = np.nan if weight_decay is None else weight_decay
     lr, batch, wd = (np.ravel(a).astype(float) for a in
@@ -90,7 +90,7 @@ def expected_regret(posterior: xr.DataTree, target: pd.DataFrame | dict, lr: Arr
                         {k: np.atleast_1d(v) for k, v in target.items()})
     if len(rows) != 1:
         raise TargetError(f"expected_regret: give one target row, got {len(rows)}")
-    choices = _choices(lr, batch_tokens, weight_decay)
+    choices = as_choices(lr, batch_tokens, weight_decay)
     cells = draw_new_cells(posterior, prediction_targets(rows), seed=seed).isel(target=0)
     regret = regret_draws(cells, choices)
     pct = 100.0 * regret / np.exp(cells["log_loss_opt"])
