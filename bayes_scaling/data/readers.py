@@ -1,5 +1,5 @@
 """Reading, writing and joining sweeps: :func:`read_sweep`, :func:`write_sweep`,
-:func:`concat_sweeps`."""
+:func:`concat_sweeps`; :func:`read_table`, a run table as the file has it."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from bayes_scaling.data.formats import (
 from bayes_scaling.data.schema import LABEL_COLUMNS, Sweep, cell_ids
 from bayes_scaling.data.steplaw import read_steplaw
 from bayes_scaling.data.validate import MAX_SHOWN, build_sweep
+from bayes_scaling.data.where import Where
 from bayes_scaling.errors import SweepError
 
 
@@ -44,15 +45,29 @@ def read_sweep(path: str | Path, columns: Mapping[str, str] | ColumnMap | None =
     if isinstance(columns, ColumnMap):
         columns, status = columns.columns, {**columns.status, **(status or {})}
     path = Path(path)
-    fmt = format_of(path, format)
-    check_file(path)
-    if fmt == "steplaw":
+    if format_of(path, format) == "steplaw":
+        check_file(path)
         if columns or status:
             raise SweepError(f"{path}: column and status maps are not used with format "
                              "'steplaw'")
         return read_steplaw(path, arch_labels=arch_labels)
-    frame, where = READERS[fmt](path, _label_sources(columns))
+    frame, where = read_table(path, columns, format)
     return build_sweep(frame, where, columns, arch_labels, status=status)
+
+
+def read_table(path: str | Path, columns: Mapping[str, str] | None = None,
+               format: str | None = None) -> tuple[pd.DataFrame, Where]:
+    """A csv, parquet or jsonl file of runs as it is (not renamed, not validated) and where
+    its rows are; the label columns (named as ``columns`` {their column: canonical name}
+    maps them) are read as exact text. :func:`read_sweep` validates it into a sweep;
+    a pool of candidate runs is read with it too."""
+    path = Path(path)
+    fmt = format_of(path, format)
+    check_file(path)
+    if fmt == "steplaw":
+        raise SweepError(f"{path}: format 'steplaw' is not a plain table; read it with "
+                         "read_steplaw")
+    return READERS[fmt](path, _label_sources(columns))
 
 
 def write_sweep(sweep: Sweep, path: str | Path) -> None:

@@ -35,11 +35,14 @@ from bayes_scaling.data.schema import (
 )
 from bayes_scaling.data.where import MAX_SHOWN, NA_TOKENS, Where, as_float, blank
 
-__all__ = ["MAX_SHOWN", "NA_TOKENS", "Where", "as_float", "build_sweep", "drop_empty_rows",
-           "from_frame"]
+__all__ = ["MAX_SHOWN", "NA_TOKENS", "Where", "as_float", "batch_from_sequences", "build_sweep",
+           "drop_empty_rows", "from_frame", "rename_columns"]
 
 
-def _rename(df: pd.DataFrame, columns: Mapping[str, str] | None, where: Where) -> pd.DataFrame:
+def rename_columns(df: pd.DataFrame, columns: Mapping[str, str] | None, where: Where
+                   ) -> pd.DataFrame:
+    """``df`` with {their column: canonical name} applied, the file's names kept in
+    ``where.names``; unknown, duplicate or clashing names are an error."""
     present = list(df.columns)
     if len(set(present)) != len(present):
         raise where.error([f"duplicate column names: {present}"])
@@ -115,15 +118,15 @@ def _numbers(frame: pd.DataFrame, where: Where, problems: list[str],
             checks = [(present & np.isfinite(x) & (x <= 0), "non-positive finite losses")]
         problems += [where.problem(column, what, rows[m], x[m]) for m, what in checks if m.any()]
         out[column] = x
-    _batch_from_sequences(out, frame.index, where, problems, notes)
+    batch_from_sequences(out, frame.index, where, problems, notes)
     _check_units(out, frame.index, where, problems)
     _check_plausible(out, frame.index, where, problems, notes)
     out.pop("batch_seqs", None)
     return out
 
 
-def _batch_from_sequences(x: dict[str, np.ndarray], rows: pd.Index, where: Where,
-                          problems: list[str], notes: list[str]) -> None:
+def batch_from_sequences(x: dict[str, np.ndarray], rows: pd.Index, where: Where,
+                         problems: list[str], notes: list[str]) -> None:
     """batch_tokens = batch_seqs * seq_len when the batch is given in sequences; both
     given: they must agree."""
     if "batch_seqs" not in x:
@@ -290,7 +293,7 @@ def build_sweep(df: pd.DataFrame, where: Where, columns: Mapping[str, str] | Non
                 status: Mapping[str, str] | None = None) -> Sweep:
     """Rename; drop (and report) empty rows, exact duplicates and runs whose status maps to
     excluded; fill defaults; validate; assemble."""
-    frame = _rename(df, columns, where)
+    frame = rename_columns(df, columns, where)
     frame, empty = drop_empty_rows(frame, where)
     _missing_columns(frame, where)
     check_status_mapped(frame, where)
