@@ -43,7 +43,7 @@ _STAGES = {
                 "make_target", "compare_choices", "Comparison", "max_safe_batch", "MaxBatch",
                 "predict_loss", "LossPrediction",
                 "prior_summary", "draw_new_cells"),
-    "design": ("propose", "default_candidates", "as_candidates"),
+    "design": ("propose", "default_candidates", "as_candidates", "read_pool"),
     "present": ("plan", "Plan", "build_report", "render_report", "write_report", "run_demo",
                 "make_figures", "write_figures", "law_table", "read_candidates",
                 "plot_prior_predictive", "plot_max_batch"),

@@ -1,4 +1,4 @@
-"""Next-run selection: candidates, their value, propose."""
+"""Next-run selection: candidates (generated, given, or a pool's rows), their value, propose."""
 
 from bayes_scaling.lazy import lazy_exports
 
@@ -6,6 +6,7 @@ _EXPORTS = {
     "propose": "propose",
     "default_candidates": "candidates",
     "as_candidates": "candidates",
+    "read_pool": "pool",
 }
 """Public name -> module of this stage that defines it (imported on first use)."""
 

@@ -2,8 +2,9 @@
 target), and the target's optimum per draw (:func:`target_effects`).
 
 A candidate is a run (arch, data_mix, n_params, n_tokens, lr, batch_tokens[, weight_decay])
-with a cost (6 N D FLOPs unless the table has a ``cost_flops`` or ``cost`` column); runs
-sharing a ``group`` label are a mini-sweep chosen together.
+with a cost (:func:`run_flops`, 6 N D, unless the table has a ``cost_flops`` or ``cost``
+column); runs sharing a ``group`` label are a mini-sweep chosen together. A pool of runnable
+configurations is read into such a table by :mod:`bayes_scaling.design.pool`.
 
 Each candidate cell's effects per draw come from :mod:`bayes_scaling.predict.cells`: a new
 cell's law part is computed from the SAME draw of the law parameters as the target's, so a
@@ -12,12 +13,20 @@ small run's outcome informs the target through the shared law.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import xarray as xr
+from numpy.typing import ArrayLike
 
+from bayes_scaling.data.schema import DEFAULTS, SIZE_COLUMNS
+from bayes_scaling.data.validate import batch_from_sequences
+from bayes_scaling.data.where import Where, as_float, blank
 from bayes_scaling.errors import CandidateError
 from bayes_scaling.model import core
+from bayes_scaling.model.laws import deepseek_compute
 from bayes_scaling.predict.cells import (
     CellEffects,
     cell_optimum,
@@ -26,50 +35,122 @@ from bayes_scaling.predict.cells import (
 )
 from bayes_scaling.predict.draws import Draws, as_targets
 
-DEFAULT_SEQ_LEN = 2048
+DEFAULT_SEQ_LEN = int(DEFAULTS["seq_len"])
 RUN_COLUMNS = ("arch", "data_mix", "n_params", "n_tokens", "lr", "batch_tokens")
 
 
-def as_candidates(candidates: pd.DataFrame | dict, seq_len: int = DEFAULT_SEQ_LEN
-                  ) -> pd.DataFrame:
-    """Validate a candidate table; add data_mix ('default'), seq_len, weight_decay (NaN),
-    cost_flops (6 N D unless given as ``cost_flops`` or ``cost``) and group (one per run)."""
-    df = pd.DataFrame(candidates).reset_index(drop=True)
+def run_flops(n_params: ArrayLike, n_tokens: ArrayLike) -> np.ndarray:
+    """Training FLOPs of a run, 6 N D (:func:`~bayes_scaling.model.laws.deepseek_compute`
+    with M = 6 N): a candidate's default cost, and the target's compute."""
+    return deepseek_compute(n_params, n_tokens)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Where a candidate table's problems are: a file (``where``; ``rows`` are its 0-based
+    data rows) or, without one, the table itself (``rows`` are positions)."""
+
+    where: Where | None
+    rows: np.ndarray
+
+    def error(self, what: str) -> CandidateError:
+        return CandidateError(f"{self.where.source if self.where else 'candidates'}: {what}")
+
+    def column_error(self, column: str, what: str, bad: np.ndarray,
+                     values: Iterable = ()) -> CandidateError:
+        """The rows where ``bad`` holds, named by the file's row (and column name) if any."""
+        if self.where is None:
+            return self.error(f"column '{column}' {what}, rows {self.rows[bad][:10].tolist()}")
+        return self.error(self.where.problem(column, what, self.rows[bad], values))
+
+
+def as_candidates(candidates: pd.DataFrame | dict, seq_len: int = DEFAULT_SEQ_LEN, *,
+                  where: Where | None = None) -> pd.DataFrame:
+    """Validate a candidate table; absent arch, data_mix and weight_decay take a sweep's
+    defaults (dense, default, NaN) and seq_len ``seq_len``; add cost_flops (:func:`run_flops`
+    unless given as ``cost_flops`` or ``cost``) and group (a run without one is a group of
+    its own). Sizes may read 7B or 350M; ``batch_seqs`` x seq_len may stand in for
+    batch_tokens. ``where``: the file the table was read from (its index: the file's data
+    rows); errors then name the file, its rows and its own column names."""
+    df = pd.DataFrame(candidates)
+    at = _Rows(where, df.index.to_numpy() if where is not None else np.arange(len(df)))
+    df, present = df.reset_index(drop=True), list(df.columns)
     if not len(df):
-        raise CandidateError("candidates: the table is empty")
-    df["data_mix"] = df.get("data_mix", "default")
-    missing = [c for c in RUN_COLUMNS if c not in df]
-    if missing:
-        raise CandidateError(f"candidates: missing column(s) {missing}")
-    for col in ("n_params", "n_tokens", "lr", "batch_tokens"):
-        df[col] = _positive(df[col], col)
-    for col, default in (("weight_decay", np.nan), ("seq_len", seq_len)):
+        raise at.error("the table is empty")
+    for col, default in (*((c, DEFAULTS[c]) for c in ("arch", "data_mix", "weight_decay")),
+                         ("seq_len", seq_len)):
         if col not in df:
             df[col] = default
-    df["weight_decay"] = pd.to_numeric(df["weight_decay"], errors="coerce").astype(float)
-    bad = np.flatnonzero(df["weight_decay"].to_numpy() <= 0)
-    if len(bad):
-        raise CandidateError(f"candidates: column 'weight_decay' must be positive or empty, "
-                             f"rows {bad[:10].tolist()}")
-    df["seq_len"] = pd.to_numeric(df["seq_len"]).astype(int)
+    df["seq_len"] = _positive(df["seq_len"], "seq_len", at).astype(int)
+    if "batch_seqs" in df:
+        df["batch_tokens"] = _batch_tokens(df, at)
+    missing = [c for c in RUN_COLUMNS if c not in df]
+    if missing:
+        hint = "" if where is None else " (map other names with --column or a column map)"
+        raise at.error(f"missing column(s) {missing}; columns present: {present}{hint}")
+    for col in ("arch", "data_mix"):
+        df[col] = _labels(df[col], col, at)
+    for col in ("n_params", "n_tokens", "lr", "batch_tokens"):
+        df[col] = _positive(df[col], col, at)
+    df["weight_decay"] = _weight_decay(df["weight_decay"], at)
     cost_col = next((c for c in ("cost_flops", "cost") if c in df), None)
-    df["cost_flops"] = (_positive(df[cost_col], cost_col) if cost_col
-                        else 6.0 * df["n_params"] * df["n_tokens"])
-    if "group" in df:
-        df["group"] = df["group"].astype(str)
-    else:
-        df["group"] = [f"run{i}" for i in range(len(df))]
+    df["cost_flops"] = (_positive(df[cost_col], cost_col, at) if cost_col
+                        else run_flops(df["n_params"], df["n_tokens"]))
+    df["group"] = _groups(df.get("group"), at)
     front = ["group", *RUN_COLUMNS, "seq_len", "weight_decay", "cost_flops"]
     return df[front + [c for c in df.columns if c not in front and c != "cost"]]
 
 
-def _positive(col: pd.Series, name: str) -> pd.Series:
-    vals = pd.to_numeric(col, errors="coerce").astype(float)
-    bad = np.flatnonzero(~(vals.to_numpy() > 0) | ~np.isfinite(vals.to_numpy()))
-    if len(bad):
-        raise CandidateError(f"candidates: column '{name}' must be a positive number, rows "
-                             f"{bad[:10].tolist()}")
-    return vals
+def _positive(col: pd.Series, name: str, at: _Rows) -> pd.Series:
+    """Positive finite numbers (size suffixes read in the size columns)."""
+    vals, _ = as_float(col, sizes=name in SIZE_COLUMNS)
+    bad = ~(np.isfinite(vals) & (vals > 0))
+    if bad.any():
+        raise at.column_error(name, "must be a positive number", bad,
+                              col.to_numpy(object)[bad])
+    return pd.Series(vals, index=col.index)
+
+
+def _weight_decay(col: pd.Series, at: _Rows) -> pd.Series:
+    """Positive numbers, or empty (unknown: NaN)."""
+    vals, text = as_float(col)
+    bad = text | (vals <= 0) | np.isinf(vals)
+    if bad.any():
+        raise at.column_error("weight_decay", "must be positive or empty", bad,
+                              col.to_numpy(object)[bad])
+    return pd.Series(vals, index=col.index)
+
+
+def _labels(col: pd.Series, name: str, at: _Rows) -> pd.Series:
+    """Labels as text, stripped of stray spaces (as a sweep's are); none may be missing."""
+    missing = blank(col).to_numpy()
+    if missing.any():
+        raise at.column_error(name, "missing labels", missing)
+    return col.astype(str).str.strip()
+
+
+def _batch_tokens(df: pd.DataFrame, at: _Rows) -> np.ndarray:
+    """batch_tokens from batch_seqs (the batch in sequences) as a sweep's are; a given
+    batch_tokens must agree."""
+    x = {"batch_seqs": _positive(df["batch_seqs"], "batch_seqs", at).to_numpy(),
+         "seq_len": df["seq_len"].to_numpy(float)}
+    if "batch_tokens" in df:
+        x["batch_tokens"] = _positive(df["batch_tokens"], "batch_tokens", at).to_numpy()
+    problems: list[str] = []
+    batch_from_sequences(x, pd.Index(at.rows), at.where or Where("candidates"), problems, [])
+    if problems:
+        raise at.error(problems[0])
+    return x["batch_tokens"]
+
+
+def _groups(group: pd.Series | None, at: _Rows) -> list[str]:
+    """Group labels; a run without one (no column, or a blank) is a group of its own, run<i>
+    (row<i> for the data row i of a file)."""
+    own = [f"{'row' if at.where else 'run'}{r}" for r in at.rows]
+    if group is None:
+        return own
+    return [mine if missing else str(label)
+            for label, missing, mine in zip(group, blank(group), own, strict=True)]
 
 
 def target_effects(d: Draws, target: pd.Series) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
-from bayes_scaling.design.candidates import target_effects
+from bayes_scaling.design.candidates import run_flops, target_effects
 from bayes_scaling.model import core
 from bayes_scaling.predict.cells import CellEffects, existing_cell, match_cells, new_cell
 from bayes_scaling.predict.draws import Draws, new_cell_draws
@@ -25,7 +25,7 @@ class Problem:
     """Candidate groups (g_*: cell, log settings, validity, cost), their cells' effects, and
     the target per draw: optimum mean and residual covariance (t_mean, t_cov), bowl curvature
     H = C C^T averaged over the target cell's residual samples (t_h), optimal loss (t_loss),
-    d log L* / d log D of the loss law (t_slope_d) and its 6ND cost (t_flops)."""
+    d log L* / d log D of the loss law (t_slope_d) and its compute (t_flops, 6 N D)."""
 
     d: Draws
     cells: list[CellEffects]
@@ -112,7 +112,7 @@ def build_problem(d: Draws, target: pd.DataFrame, table: pd.DataFrame, *, n_inne
     return Problem(d=d, cells=cells, t_mean=t_mean, t_cov=t_cov, t_h=t_h,
                    t_loss=np.exp(eff["log_loss_opt"]).mean(axis=1),
                    t_slope_d=d.by_arch("l_d", t["arch"], "sd_arch_loss_exponent"),
-                   t_flops=6.0 * float(t["n_params"]) * float(t["n_tokens"]),
+                   t_flops=float(run_flops(t["n_params"], t["n_tokens"])),
                    table=table, groups=groups,
                    g_cell=g_cell, g_u=g_u, g_valid=g_valid, g_cost=cost,
                    window=d.spec.window, diverge=diverge)

@@ -4,6 +4,8 @@ By default a candidate's score is its value per FLOP (:mod:`bayes_scaling.design
 expected drop of the target's expected regret, as target FLOPs), and a group is selected only
 when its value exceeds its cost; information gain per FLOP remains an objective.
 
+Candidates are generated around the predicted optima, given as a table, or read from a pool
+of runnable configurations (:mod:`bayes_scaling.design.pool`: its rows not yet run).
 For each candidate (a run, or a mini-sweep ``group`` of runs) every posterior draw implies
 the candidate cell's loss bowl (see :mod:`bayes_scaling.design.candidates`). Simulated outcomes
 follow the fit's censoring rule: runs past the divergence side (log lr more than
@@ -29,14 +31,18 @@ selection.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_scaling.data.formats import ColumnMap
 from bayes_scaling.design.candidates import as_candidates, default_candidates
 from bayes_scaling.design.outcomes import condition, rescore
+from bayes_scaling.design.pool import pool_candidates
 from bayes_scaling.design.problem import (
     Problem,
     State,
@@ -185,11 +191,30 @@ def _greedy(p: Problem, k: int, budget: float, seed: int, objective: str, n_resc
     return path
 
 
+def _candidate_table(posterior: xr.DataTree, draws: Draws, target: pd.DataFrame,
+                     candidates: pd.DataFrame | None, pool: pd.DataFrame | str | Path | None,
+                     pool_columns: Mapping[str, str] | ColumnMap | None
+                     ) -> tuple[pd.DataFrame, dict]:
+    """The candidates (given, generated, or a pool's rows not yet run) and, for a pool,
+    what was read and dropped."""
+    if pool is not None:
+        if candidates is not None:
+            raise CandidateError("propose: give candidates or a pool, not both")
+        return pool_candidates(posterior, draws, pool, pool_columns)
+    if pool_columns is not None:
+        raise CandidateError("propose: pool_columns maps the columns of a pool; no pool given")
+    table = (default_candidates(draws, target) if candidates is None
+             else as_candidates(candidates))
+    return table, {}
+
+
 def propose(posterior: xr.DataTree, target: pd.DataFrame | dict,
             candidates: pd.DataFrame | None = None, budget_flops: float | None = None,
-            k: int = 1, seed: int = 0, *, n_outcomes: int = 32, n_draws: int = 1000,
-            n_inner: int = 8, n_rescore: int = 48, diverge_log_lr: float = 1.6,
-            ess_floor: float = 0.1, objective: str = "value") -> pd.DataFrame:
+            k: int = 1, seed: int = 0, *, pool: pd.DataFrame | str | Path | None = None,
+            pool_columns: Mapping[str, str] | ColumnMap | None = None, n_outcomes: int = 32,
+            n_draws: int = 1000, n_inner: int = 8, n_rescore: int = 48,
+            diverge_log_lr: float = 1.6, ess_floor: float = 0.1, objective: str = "value"
+            ) -> pd.DataFrame:
     """Rank candidate runs by their value for the target (or by information gain), and
     select up to ``k`` of them within ``budget_flops``.
 
@@ -199,6 +224,13 @@ def propose(posterior: xr.DataTree, target: pd.DataFrame | dict,
         candidates: runs (see :func:`~bayes_scaling.design.candidates.as_candidates`; a
             ``group`` column makes mini-sweeps); default
             :func:`~bayes_scaling.design.candidates.default_candidates`.
+        pool: instead of candidates, a table of runnable configurations (a csv / parquet /
+            jsonl file, e.g. a sweep file, or a DataFrame; :func:`~.pool.read_pool`): each
+            row a candidate run (rows sharing a ``group`` run together), cost 6 N D unless a
+            ``cost_flops`` or ``cost`` column gives it, other columns (loss, status) ignored;
+            rows that are runs of the fitted sweep are dropped (:func:`~.pool.already_run`).
+        pool_columns: {their column: canonical name} of the pool file, or a
+            :class:`~bayes_scaling.data.formats.ColumnMap` (as for a sweep).
         budget_flops: the total cost of the selected groups never exceeds it.
         k: how many groups to select at most (greedily, each after a fantasised outcome of
             the last).
@@ -223,7 +255,10 @@ def propose(posterior: xr.DataTree, target: pd.DataFrame | dict,
     interval width (3.29 sd) of each target quantity before and after (expected), ``ess``,
     ``scored_by`` (reweight / screen / over budget) and ``selected`` (in ``rank`` order; a
     later pick's figures are conditional on the fantasised outcomes of the earlier ones).
-    ``attrs`` hold the expected regret before and after the selection and a plain verdict.
+    ``attrs`` hold the expected regret before and after the selection and a plain verdict;
+    with a pool, ``attrs["pool"]``: {"source", "rows", "already_run" (rows dropped as runs
+    of the fitted sweep), "new_mixes"}, and the table has each run's ``pool_row`` (0-based
+    data row of the pool).
     """
     target = as_targets(target)
     if len(target) != 1:
@@ -233,8 +268,8 @@ def propose(posterior: xr.DataTree, target: pd.DataFrame | dict,
                          f"k={k}, objective={objective!r}")
     draws = Draws.from_posterior(posterior, n_draws, seed)
     draws.check_archs(target)
-    table = (default_candidates(draws, target) if candidates is None
-             else as_candidates(candidates))
+    table, pool_info = _candidate_table(posterior, draws, target, candidates, pool,
+                                        pool_columns)
     draws.check_archs(table)
     p = build_problem(draws, target, table, n_inner=n_inner, diverge=diverge_log_lr)
     budget = np.inf if budget_flops is None else float(budget_flops)
@@ -253,7 +288,10 @@ def propose(posterior: xr.DataTree, target: pd.DataFrame | dict,
     rows.update({g: r for g, r in paths[-1].first.items() if r["scored_by"] == "reweight"
                  and rows.get(g, {}).get("scored_by") != "reweight"})
     rows.update(best.rows)
-    return _ranked(p, rows, best, target, budget_flops, objective)
+    ranked = _ranked(p, rows, best, target, budget_flops, objective)
+    if pool_info:
+        ranked.attrs["pool"] = pool_info
+    return ranked
 
 
 def _verdict(p: Problem, path: _Path, rows: dict[int, dict], objective: str) -> str:

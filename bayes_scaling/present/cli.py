@@ -35,18 +35,23 @@ tests, listed here so ``--help`` does not import it."""
 __all__ = ["COMMANDS", "USER_ERRORS", "build_parser", "main"]
 
 
-def _add_sweep_input_arguments(p: argparse.ArgumentParser) -> None:
-    """--format and the column/status maps of every command that reads a sweep file."""
-    p.add_argument("--format", choices=FORMATS, default=None,
-                   help="file format (default: by suffix); 'steplaw' for the Step Law CSVs")
+def _add_column_map_arguments(p: argparse.ArgumentParser, file: str = "the file") -> None:
+    """--column and --columns-file: how the columns of ``file`` map onto the schema."""
     p.add_argument("--column", action="append", default=[], metavar="THEIRS=CANONICAL",
-                   help="map a column of the file onto the schema (repeatable), e.g. "
+                   help=f"map a column of {file} onto the schema (repeatable), e.g. "
                         "config.lr=lr; canonical names: run_id, arch, data_mix, n_params, "
                         "n_tokens, batch_tokens, batch_seqs (batch in sequences: times "
                         "seq_len), seq_len, lr, weight_decay, loss, status")
     p.add_argument("--columns-file", type=Path, default=None, metavar="TOML",
                    help="the same maps in a file: a [columns] table (THEIRS = \"canonical\") "
                         "and an optional [status] table; --column/--status win over it")
+
+
+def _add_sweep_input_arguments(p: argparse.ArgumentParser) -> None:
+    """--format and the column/status maps of every command that reads a sweep file."""
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="file format (default: by suffix); 'steplaw' for the Step Law CSVs")
+    _add_column_map_arguments(p)
     p.add_argument("--status", action="append", default=[],
                    metavar="THEIRS=ok|diverged|excluded",
                    help="map a run state of the status column (repeatable); built in: "
@@ -183,7 +188,8 @@ def _add_propose_parser(subparsers: argparse._SubParsersAction) -> None:
         "propose", help="the next run(s) worth their cost for the target, or 'nothing'",
         description="Score candidate runs (default: new cells on a ladder of sizes up to a "
                     "tenth of the target, and the fitted cells; single runs, 3-run lr lines "
-                    "and 5-run crosses around each cell's predicted optimum) by their value "
+                    "and 5-run crosses around each cell's predicted optimum; or the rows of "
+                    "--candidates, or those of --pool the fit has not seen) by their value "
                     "for the target: the expected drop of its expected regret (the loss lost "
                     "to a wrong lr / batch / weight decay), priced as the target compute that "
                     "would buy as much loss, per FLOP of the run (or, with --objective, by "
@@ -191,10 +197,19 @@ def _add_propose_parser(subparsers: argparse._SubParsersAction) -> None:
                     "at most -k within --budget-flops, and only runs worth their cost.")
     p.add_argument("posterior", type=Path, help="posterior file written by `fit` (.nc)")
     _add_target_arguments(p, "--target-params", "--target-tokens", required=True)
-    p.add_argument("--candidates", type=Path, default=None,
-                   help="candidate runs (.csv/.parquet/.jsonl): arch, data_mix, n_params, "
-                        "n_tokens, lr, batch_tokens[, weight_decay, seq_len, group, "
-                        "cost_flops]; default: generated")
+    given = p.add_mutually_exclusive_group()
+    given.add_argument("--candidates", type=Path, default=None,
+                       help="candidate runs (.csv/.parquet/.jsonl): arch, data_mix, n_params, "
+                            "n_tokens, lr, batch_tokens[, weight_decay, seq_len, group, "
+                            "cost_flops]; default: generated")
+    given.add_argument("--pool", type=Path, default=None, metavar="FILE",
+                       help="propose from the rows of this table of runnable configurations "
+                            "(.csv/.parquet/.jsonl; a sweep file will do): arch, data_mix, "
+                            "n_params, n_tokens, lr, batch_tokens or batch_seqs[, "
+                            "weight_decay, seq_len, group (rows that run together), "
+                            "cost_flops or cost (default 6ND)]; other columns are ignored, "
+                            "rows already in the fitted sweep are not proposed again")
+    _add_column_map_arguments(p, "the --pool file")
     p.add_argument("--budget-flops", type=positive, default=None,
                    help="total FLOPs the picks may cost")
     p.add_argument("-k", "--k", dest="k", type=count, default=defaults.K_PROPOSE,

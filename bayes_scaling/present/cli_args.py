@@ -106,11 +106,26 @@ def status_pairs(pairs: Sequence[str]) -> dict[str, str]:
     return mapping
 
 
+def table_map(args: argparse.Namespace) -> ColumnMap:
+    """The maps of ``--columns-file`` and ``--column`` (the command line wins)."""
+    base = ColumnMap() if args.columns_file is None else read_column_map(args.columns_file)
+    return base.updated(column_map(args.column))
+
+
 def sweep_map(args: argparse.Namespace) -> ColumnMap:
     """The column and status maps of ``--columns-file``, ``--column`` and ``--status``
     (the command line wins over the file)."""
-    base = ColumnMap() if args.columns_file is None else read_column_map(args.columns_file)
-    return base.updated(column_map(args.column), status_pairs(args.status))
+    return table_map(args).updated(status=status_pairs(args.status))
+
+
+def pool_map(args: argparse.Namespace) -> ColumnMap | None:
+    """``propose``'s map of the --pool file's columns (None without --pool)."""
+    if args.pool is None:
+        if args.column or args.columns_file is not None:
+            raise CandidateError("--column and --columns-file map the columns of the --pool "
+                                 "file; give --pool")
+        return None
+    return table_map(args)
 
 
 # ----------------------------------------------------------------------------- output paths

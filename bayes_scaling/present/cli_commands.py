@@ -14,6 +14,7 @@ from bayes_scaling.present.cli_args import (
     check_batch,
     check_output_dir,
     check_output_file,
+    pool_map,
     read_candidates,
     sweep_map,
 )
@@ -155,7 +156,18 @@ def run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pool_line(pool: dict) -> str:
+    """What ``propose --pool`` did with the pool: rows read, rows left out as already run."""
+    new = (f"; data_mix {', '.join(pool['new_mixes'])} not in the fit (drawn from the mix "
+           "population)" if pool["new_mixes"] else "")
+    return (f"pool {pool['source']}: {pool['rows']} rows, {pool['already_run']} already in the "
+            f"fitted sweep (not proposed again), {pool['rows'] - pool['already_run']} "
+            f"candidate runs{new}")
+
+
 def run_propose(args: argparse.Namespace) -> int:
+    columns = pool_map(args)
+
     from bayes_scaling.design.propose import propose
     from bayes_scaling.model.fit import load_posterior
     from bayes_scaling.predict.targets import extrapolation_notes, make_target, mix_notes
@@ -165,14 +177,17 @@ def run_propose(args: argparse.Namespace) -> int:
     target = {key: full[key] for key in ("arch", "data_mix", "n_params", "n_tokens")}
     candidates = None if args.candidates is None else read_candidates(args.candidates)
     ranked = propose(posterior, target, candidates=candidates, budget_flops=args.budget_flops,
-                     k=args.k, seed=args.seed, n_draws=args.draws, n_outcomes=args.outcomes,
-                     objective=args.objective)
+                     k=args.k, seed=args.seed, pool=args.pool, pool_columns=columns,
+                     n_draws=args.draws, n_outcomes=args.outcomes, objective=args.objective)
     result = propose_result(ranked, target, args.k, args.budget_flops, show=args.show)
+    pool = ranked.attrs.get("pool")
+    if pool:
+        result["pool"] = pool
     if args.json:
         print(json.dumps(result, allow_nan=False))
     else:
-        print(propose_text(ranked, result, mix_notes(posterior, args.mix)
-                           + extrapolation_notes(posterior, target)))
+        notes = mix_notes(posterior, args.mix) + extrapolation_notes(posterior, target)
+        print(propose_text(ranked, result, notes + ([_pool_line(pool)] if pool else [])))
     return 0
 
 
