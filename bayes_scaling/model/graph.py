@@ -26,11 +26,19 @@ EXPONENTS = {"c_eta": ("a_n", "a_d"), "c_batch": ("b_n", "b_d"), "c_loss": ("l_n
 
 def _exponent(spec: Spec, name: str, sd):
     """An exponent per arch, drawn around its population mean ``mu_<name>`` (shared when
-    sd is None)."""
+    sd is None).
+
+    Centred when several archs inform the spread; non-centred (``z_<name>``) for a single
+    arch, whose offset from the population mean no data can see: centred, that offset and
+    the spread form a funnel that made single-arch sweeps diverge.
+    """
     mu = spec.priors[f"mu_{name}"].create(f"mu_{name}")
     n_arch = len(pm.modelcontext(None).coords["arch"])
     if sd is None:
         return pm.Deterministic(name, mu * pt.ones(n_arch), dims="arch")
+    if n_arch == 1:
+        z = pm.Normal(f"z_{name}", 0.0, 1.0, dims="arch")
+        return pm.Deterministic(name, mu + sd * z, dims="arch")
     return pm.Normal(name, mu, sd, dims="arch")
 
 
