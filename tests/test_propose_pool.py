@@ -70,12 +70,12 @@ def test_rows_of_the_fitted_sweep_are_not_proposed_again(fake_post, fitted):
 def test_already_run_matches_within_a_relative_tolerance(fitted):
     runs = fitted[fitted["arch"] == "dense"].iloc[:5]
     table = as_candidates(runs.assign(
-        lr=runs["lr"] * [1 + 1e-12, 1 + 1e-6, 1, 1, 1],
+        lr=runs["lr"] * [1 + 1e-3, 1 + 2e-2, 1, 1, 1],
         weight_decay=[runs["weight_decay"].iloc[0], np.nan, np.nan,
                       2 * runs["weight_decay"].iloc[3], runs["weight_decay"].iloc[4]],
         data_mix=["web", "web", "web", "web", "code"]))
-    # lr within 1e-9: a match; 1e-6 off: new; unknown weight decay matches any; another
-    # weight decay or another data mix: new
+    # lr printed to three digits (0.1% off): a match; 2% off (another setting): new; unknown
+    # weight decay matches any; another weight decay or another data mix: new
     assert already_run(table, fitted).tolist() == [True, False, True, False, False]
 
 

@@ -31,8 +31,10 @@ from bayes_scaling.predict.draws import Draws
 POOL_COLUMNS = ("group", *RUN_COLUMNS, "seq_len", "weight_decay", "cost_flops", "batch_seqs",
                 "run_id")
 """The columns of a pool's candidate table; any other (loss, status, ...) is ignored."""
-MATCH_RTOL = 1e-9
-"""Relative tolerance on N, D, lr, batch and weight decay when matching fitted runs."""
+MATCH_RTOL = 5e-3
+"""Relative tolerance on N, D, lr, batch and weight decay when matching fitted runs: exports
+print lr with three digits (ScaleBench has 0.00195 for Step Law's 0.001953), while a sweep's
+distinct settings differ by far more than 0.5%."""
 
 
 def read_pool(pool: pd.DataFrame | str | Path,
