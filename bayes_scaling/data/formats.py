@@ -7,6 +7,7 @@ import csv
 import json
 import math
 import tomllib
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,41 +47,76 @@ def check_file(path: Path) -> None:
 
 
 def _csv_lines(path: Path, n_rows: int) -> list[int] | None:
-    """1-based file line where each data record starts (None if the count disagrees)."""
+    """1-based file line where each data record starts (None if the count disagrees or
+    Python's csv module cannot split the file, e.g. at a NUL byte)."""
     starts, previous = [], 0
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        for _ in reader:
-            starts.append(previous + 1)
-            previous = reader.line_num
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            for _ in reader:
+                starts.append(previous + 1)
+                previous = reader.line_num
+    except (csv.Error, UnicodeDecodeError, OSError):
+        return None
     return starts[1:] if len(starts) - 1 == n_rows else None
+
+
+def one_line(exc: BaseException) -> str:
+    """A library's error message on one line (parsers' messages may span several)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _check_header(path: Path) -> None:
+    """Refuse a header that names a column twice (pandas would rename the second 'lr.1')."""
+    names = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False,
+                        index_col=False).iloc[0].tolist()
+    twice = sorted({n for n in names if n and names.count(n) > 1})
+    if twice:
+        where = "; ".join(f"{n!r} in columns {[i + 1 for i, m in enumerate(names) if m == n]}"
+                          for n in twice)
+        raise SweepError(f"{path}: the header names a column twice: {where} (1-based)")
 
 
 # ----------------------------------------------------------------------------- reading
 def read_csv(path: Path, text_columns: Sequence[str]) -> tuple[pd.DataFrame, Where]:
-    """CSV with pandas' usual typing, except ``text_columns`` are kept as exact text."""
+    """CSV with pandas' usual typing, except ``text_columns`` are kept as exact text.
+
+    Data rows with more fields than the header has names are an error (pandas would make
+    the first fields an index, or drop the last ones)."""
     try:
-        frame = pd.read_csv(path, skip_blank_lines=False)
-        text = [c for c in text_columns if c in frame.columns]
-        if text:
-            exact = pd.read_csv(path, skip_blank_lines=False, usecols=text, dtype=str,
-                                keep_default_na=False, na_values=[""])
-            frame[text] = exact[text].to_numpy(object)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(path, skip_blank_lines=False, index_col=False)
+            text = [c for c in text_columns if c in frame.columns]
+            if text:
+                exact = pd.read_csv(path, skip_blank_lines=False, usecols=text, dtype=str,
+                                    keep_default_na=False, na_values=[""], index_col=False)
+                frame[text] = exact[text].to_numpy(object)
+    except pd.errors.ParserWarning as exc:
+        raise SweepError(f"{path}: cannot read as CSV: data rows have more fields than the "
+                         f"header has column names (a name missing from the header?)") from exc
     except (ValueError, UnicodeDecodeError) as exc:  # pandas' parser errors are ValueErrors
-        raise SweepError(f"{path}: cannot read as CSV: {exc}") from exc
+        raise SweepError(f"{path}: cannot read as CSV: {one_line(exc)}") from exc
+    _check_header(path)
     return frame, Where(str(path), lambda: _csv_lines(path, len(frame)))
 
 
 def _read_parquet(path: Path, text_columns: Sequence[str] = ()) -> tuple[pd.DataFrame, Where]:
+    from pyarrow import ArrowException  # pandas reads Parquet through pyarrow
+
     try:
         return pd.read_parquet(path), Where(str(path))
-    except (ValueError, OSError) as exc:
-        raise SweepError(f"{path}: cannot read as Parquet: {exc}") from exc
+    except (ValueError, OSError, ArrowException) as exc:
+        raise SweepError(f"{path}: cannot read as Parquet: {one_line(exc)}") from exc
 
 
 def _read_jsonl(path: Path, text_columns: Sequence[str] = ()) -> tuple[pd.DataFrame, Where]:
     """JSON lines (one object per line; blank lines skipped) or one JSON array of objects."""
-    text = path.read_text(encoding="utf-8-sig")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SweepError(f"{path}: cannot read as JSON lines: not UTF-8 text "
+                         f"({one_line(exc)})") from exc
     numbered = [(i, line) for i, line in enumerate(text.split("\n"), start=1) if line.strip()]
     if text.lstrip().startswith("["):
         numbered = [(1, text)]
@@ -89,7 +125,7 @@ def _read_jsonl(path: Path, text_columns: Sequence[str] = ()) -> tuple[pd.DataFr
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise SweepError(f"{path}: line {number}: not valid JSON: {exc}") from exc
+            raise SweepError(f"{path}: line {number}: not valid JSON: {one_line(exc)}") from exc
         items = value if isinstance(value, list) else [value]
         if not all(isinstance(item, dict) for item in items):
             raise SweepError(f"{path}: line {number}: expected JSON objects (one per run)")

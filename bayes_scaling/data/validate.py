@@ -22,6 +22,7 @@ from bayes_scaling.data.rows import (
 from bayes_scaling.data.schema import (
     CANONICAL_COLUMNS,
     DEFAULTS,
+    INPUT_COLUMNS,
     LABEL_COLUMNS,
     LR_RANGE,
     MIN_SIZES,
@@ -59,6 +60,21 @@ def rename_columns(df: pd.DataFrame, columns: Mapping[str, str] | None, where: W
     where.names.update({canonical: theirs for theirs, canonical in columns.items()
                         if canonical != theirs})
     return df.rename(columns=columns)
+
+
+def _check_scalars(frame: pd.DataFrame, where: Where) -> None:
+    """Refuse lists and objects (from JSON) where the schema wants one number or label."""
+    problems = []
+    for column in frame.columns:
+        if column not in INPUT_COLUMNS or frame[column].dtype != object:
+            continue
+        nested = frame[column].map(lambda v: isinstance(v, list | dict | tuple | set))
+        if nested.any():
+            problems.append(where.problem(
+                column, "lists or objects where one value belongs", frame.index[nested],
+                frame[column][nested]))
+    if problems:
+        raise where.error(problems)
 
 
 def drop_empty_rows(frame: pd.DataFrame, where: Where) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -291,9 +307,10 @@ def build_sweep(df: pd.DataFrame, where: Where, columns: Mapping[str, str] | Non
                 arch_labels: Iterable[str] | None = None, notes: Sequence[str] = (),
                 excluded: pd.DataFrame | None = None,
                 status: Mapping[str, str] | None = None) -> Sweep:
-    """Rename; drop (and report) empty rows, exact duplicates and runs whose status maps to
-    excluded; fill defaults; validate; assemble."""
+    """Rename; refuse lists/objects in schema columns; drop (and report) empty rows, exact
+    duplicates and runs whose status maps to excluded; fill defaults; validate; assemble."""
     frame = rename_columns(df, columns, where)
+    _check_scalars(frame, where)
     frame, empty = drop_empty_rows(frame, where)
     _missing_columns(frame, where)
     check_status_mapped(frame, where)

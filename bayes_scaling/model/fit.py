@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import time
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -24,6 +25,7 @@ import xarray as xr
 
 from bayes_scaling import __version__
 from bayes_scaling.data import Sweep
+from bayes_scaling.data.formats import one_line
 from bayes_scaling.errors import PosteriorError, SweepError
 from bayes_scaling.model.graph import build_model, initial_values
 from bayes_scaling.model.inputs import ModelInputs, prepare_inputs
@@ -257,29 +259,102 @@ def save_posterior(posterior: xr.DataTree, path: str | Path) -> Path:
     return path
 
 
+READ_ERRORS = (OSError, ValueError, KeyError, RuntimeError)
+"""What h5py, h5netcdf and xarray raise on a damaged or foreign file (h5py: KeyError for an
+object whose metadata fails its checksum, RuntimeError for other HDF5 library errors)."""
+
+
+def _open_tree(path: Path) -> xr.DataTree:
+    """The file's DataTree, read into memory; a PosteriorError if it is no readable NetCDF.
+
+    h5py opens the file first: when the root attributes of a damaged file fail to read,
+    h5netcdf's half-built File object raises again when garbage-collected, which Python
+    prints as a second traceback."""
+    import h5py
+
+    if not h5py.is_hdf5(path):
+        raise PosteriorError(f"{path}: not a NetCDF posterior (not an HDF5 file); give the "
+                             "file `bayes-scaling fit --out` wrote")
+    try:
+        with h5py.File(path, "r") as handle:
+            dict(handle.attrs)
+        return xr.open_datatree(path, engine="h5netcdf").load()
+    except READ_ERRORS as err:
+        raise PosteriorError(f"{path}: not a readable NetCDF posterior (damaged or "
+                             f"truncated?): {one_line(err)}") from err
+
+
+TEXT_ATTRS = ("bayes_scaling_version", "pymc_version", "arviz_version", "nutpie_version",
+              "spec_hash", "spec_source", "spec_name", "data_hash", "data_source", "created")
+NUMBER_ATTRS = ("seed", "window", "x_n_centre", "x_d_centre", "x_tpp_centre", "fit_seconds")
+"""Provenance attrs (:func:`provenance`) that every posterior file has, by kind; ``dims`` and
+``spec_json`` hold JSON, ``diagnostics_ok`` (a number) is optional."""
+
+
+def _is_number(value: object) -> bool:
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+            and bool(np.isfinite(value)))
+
+
+def _json_list(value: object) -> bool:
+    try:
+        decoded = json.loads(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return isinstance(decoded, list) and all(isinstance(d, str) for d in decoded)
+
+
+def _check_contents(tree: xr.DataTree, path: Path) -> None:
+    """The provenance attrs and the groups that predict, propose and report read exist and
+    decode."""
+    attrs = tree.attrs
+    missing = [n for n in (*TEXT_ATTRS, *NUMBER_ATTRS, "dims") if n not in attrs]
+    missing += [g for g in ("posterior", "runs", "cells", "excluded") if g not in tree.children]
+    if missing:
+        raise PosteriorError(f"{path}: no {', '.join(map(repr, missing))}; not a complete "
+                             "bayes_scaling posterior (the file was altered?)")
+    wrong = [f"{n} (not text)" for n in TEXT_ATTRS if not isinstance(attrs[n], str)]
+    wrong += [f"{n} (not a finite number)" for n in (*NUMBER_ATTRS, "diagnostics_ok")
+              if n in attrs and not _is_number(attrs[n])]
+    wrong += [] if _json_list(attrs["dims"]) else ["dims (not a JSON list of names)"]
+    if wrong:
+        raise PosteriorError(f"{path}: attribute(s) {', '.join(wrong)}; the file was altered")
+    for group in ("runs", "cells", "excluded"):
+        try:
+            _dataset_to_frame(tree[group].to_dataset())
+        except (KeyError, TypeError, ValueError) as err:
+            raise PosteriorError(f"{path}: group {group!r} is unreadable ({one_line(err)}); "
+                                 "the file was altered") from err
+
+
 def load_posterior(path: str | Path, spec: Spec | None = None) -> xr.DataTree:
     """Read a posterior written by :func:`save_posterior`.
 
-    Fails with a clear :class:`PosteriorError` when the file is missing, not a
-    bayes_scaling posterior, of another format version, or (when ``spec`` is given)
-    fitted with a different model spec.
+    Fails with a clear :class:`PosteriorError` when the file is missing, damaged, not a
+    bayes_scaling posterior, of another format version, altered, or (when ``spec`` is
+    given) fitted with a different model spec.
     """
     path = Path(path)
     if not path.is_file():
         raise PosteriorError(f"{path}: no such posterior file")
-    try:
-        tree = xr.open_datatree(path, engine="h5netcdf").load()
-    except (OSError, ValueError) as err:
-        raise PosteriorError(f"{path}: not a readable NetCDF posterior ({err})") from err
+    tree = _open_tree(path)
     attrs = tree.attrs
     if "spec_hash" not in attrs or "bayes_scaling_format" not in attrs:
         raise PosteriorError(f"{path}: not a bayes_scaling posterior (no provenance attrs)")
-    if int(attrs["bayes_scaling_format"]) != FORMAT_VERSION:
+    try:
+        version_read = int(attrs["bayes_scaling_format"])
+        stored_json = json.loads(attrs["spec_json"])
+        if not isinstance(stored_json, dict):
+            raise ValueError(f"spec_json holds {type(stored_json).__name__}, not a table")
+    except (KeyError, TypeError, ValueError) as err:
+        raise PosteriorError(f"{path}: unreadable provenance attrs ({one_line(err)}); the "
+                             "file was altered") from err
+    if version_read != FORMAT_VERSION:
         raise PosteriorError(f"{path}: posterior format {attrs['bayes_scaling_format']}, this "
                              f"version reads format {FORMAT_VERSION}; refit it")
-    if raw_hash(json.loads(attrs["spec_json"])) != attrs["spec_hash"]:
+    if raw_hash(stored_json) != attrs["spec_hash"]:
         raise PosteriorError(f"{path}: the stored spec does not match its recorded hash "
-                             f"({attrs['spec_hash'][:12]}); the file was altered")
+                             f"({str(attrs['spec_hash'])[:12]}); the file was altered")
     try:
         stored = spec_from_json(attrs["spec_json"])
     except SpecError as err:
@@ -289,7 +364,13 @@ def load_posterior(path: str | Path, spec: Spec | None = None) -> xr.DataTree:
         raise PosteriorError(
             f"{path}: written by bayes_scaling {attrs.get('bayes_scaling_version')} with a "
             f"spec this version cannot reproduce ({why}); refit it")
-    if draws_hash(tree) != attrs.get("draws_sha256"):
+    _check_contents(tree, path)
+    try:
+        checksum = draws_hash(tree)
+    except (TypeError, ValueError) as err:  # draws that are not numbers
+        raise PosteriorError(f"{path}: unreadable draws ({one_line(err)}); the file was "
+                             "altered") from err
+    if checksum != attrs.get("draws_sha256"):
         raise PosteriorError(f"{path}: the draws do not match their recorded checksum; the "
                              f"file was altered")
     if spec is not None and spec.hash != attrs["spec_hash"]:
