@@ -84,3 +84,28 @@ def test_spec_options_build_models_with_finite_logp(sweep, over):
         assert "skew" not in model.named_vars
     if "pooling" in over:
         assert "sd_arch_exponent" not in model.named_vars
+
+
+def test_single_arch_exponents_keep_the_declared_hierarchical_prior():
+    """One arch samples (exponent, mean) the other way round; the joint prior must still be
+    mu ~ N(m, s), exponent | mu, sd ~ N(mu, sd) with sd's declared prior."""
+    import pymc as pm
+
+    cells = default_cells(archs=("dense",), mixes=("web",), n_params=(5e7, 2e8))
+    sweep = simulate_sweep(5, cells=cells, n_lr=4, n_batch=2, vary_weight_decay=False,
+                           return_truth=False)
+    model = build_model(prepare_inputs(sweep), spec_from_dict({}))
+    assert "w_mu_a_n" in model.named_vars  # the single-arch parameterisation is in use
+    with model:
+        prior = pm.sample_prior_predictive(8000, random_seed=3,
+                                           var_names=["mu_a_n", "a_n", "sd_arch_exponent"])
+    p = prior["prior"]
+    mu, a = p["mu_a_n"].values.ravel(), p["a_n"].values.ravel()
+    sd = p["sd_arch_exponent"].values.ravel()
+    assert mu.mean() == pytest.approx(-0.5, abs=0.02)  # mu_a_n ~ N(-0.5, 0.5) as declared
+    assert mu.std() == pytest.approx(0.5, rel=0.04)
+    z = (a - mu) / sd  # exponent | mu, sd ~ N(mu, sd): standard normal, independent of sd
+    assert z.mean() == pytest.approx(0.0, abs=0.04)
+    assert z.std() == pytest.approx(1.0, rel=0.04)
+    assert abs(np.corrcoef(np.abs(z), sd)[0, 1]) < 0.05
+    assert abs(np.corrcoef(z, mu)[0, 1]) < 0.05

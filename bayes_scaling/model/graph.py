@@ -28,17 +28,24 @@ def _exponent(spec: Spec, name: str, sd):
     """An exponent per arch, drawn around its population mean ``mu_<name>`` (shared when
     sd is None).
 
-    Centred when several archs inform the spread; non-centred (``z_<name>``) for a single
-    arch, whose offset from the population mean no data can see: centred, that offset and
-    the spread form a funnel that made single-arch sweeps diverge.
+    With one arch and a Normal prior on the mean, the same joint distribution is sampled the
+    other way round: the arch's exponent from its marginal prior N(m, sqrt(s^2 + sd^2)) and the
+    mean from its exact conditional given the exponent and sd (through ``w_mu_<name>``). No data
+    see the mean apart from the exponent, so drawn the usual way the mean's width given the
+    data-pinned exponent is sd itself: a funnel that made single-arch sweeps diverge.
     """
-    mu = spec.priors[f"mu_{name}"].create(f"mu_{name}")
+    prior = spec.priors[f"mu_{name}"]
     n_arch = len(pm.modelcontext(None).coords["arch"])
+    if sd is not None and n_arch == 1 and prior.dist == "Normal":
+        m, s2, sd2 = prior.mu, prior.sigma**2, sd**2
+        exponent = pm.Normal(name, m, pt.sqrt(s2 + sd2), dims="arch")
+        w = pm.Normal(f"w_mu_{name}", 0.0, 1.0)
+        mean = (exponent[0] * s2 + m * sd2) / (s2 + sd2)
+        pm.Deterministic(f"mu_{name}", mean + pt.sqrt(s2 * sd2 / (s2 + sd2)) * w)
+        return exponent
+    mu = prior.create(f"mu_{name}")
     if sd is None:
         return pm.Deterministic(name, mu * pt.ones(n_arch), dims="arch")
-    if n_arch == 1:
-        z = pm.Normal(f"z_{name}", 0.0, 1.0, dims="arch")
-        return pm.Deterministic(name, mu + sd * z, dims="arch")
     return pm.Normal(name, mu, sd, dims="arch")
 
 
