@@ -1,7 +1,9 @@
 """validate says what a sweep's design cannot tell the model."""
 
-from bayes_scaling.data.identifiability import design_notes
+from bayes_scaling.data.identifiability import design_notes, exponent_ridges
 from bayes_scaling.data.simulate import default_cells, simulate_sweep
+from bayes_scaling.model.fit import sampler_adaptation
+from bayes_scaling.model.spec import default_spec, spec_from_dict
 
 
 def _notes(**kw) -> list[str]:
@@ -42,3 +44,25 @@ def test_validate_json_carries_the_design_notes(run_cli, tmp_path):
     assert out.returncode == 0, out.stderr
     assert any("move together" in n for n in json.loads(out.stdout)["design"])
     assert "what this design cannot tell the model" in run_cli("validate", path).stdout
+
+
+def _sweep(n_params, tpp, archs=("dense",)):
+    cells = default_cells(archs=archs, mixes=("web",), n_params=n_params, tokens_per_param=tpp)
+    return simulate_sweep(1, cells=cells, n_lr=3, n_batch=2, return_truth=False)
+
+
+def test_exponent_ridges_name_the_archs_whose_n_and_d_exponents_the_runs_cannot_separate():
+    assert exponent_ridges(_sweep((1e8, 4e8), (20.0, 80.0)).runs) == []
+    assert exponent_ridges(_sweep((1e8, 2e8, 4e8), (20.0,)).runs) == ["dense"]  # collinear
+    assert exponent_ridges(_sweep((1e8,), (20.0, 80.0)).runs) == ["dense"]  # one size
+    both = _sweep((1e8, 4e8), (20.0,), archs=("dense", "moe"))
+    assert exponent_ridges(both.runs) == ["dense", "moe"]
+
+
+def test_auto_adaptation_is_low_rank_only_where_there_is_a_ridge():
+    spec = default_spec()
+    assert spec.sampler["adaptation"] == "auto"
+    assert sampler_adaptation(_sweep((1e8, 4e8), (20.0,)), spec) == "low_rank"
+    assert sampler_adaptation(_sweep((1e8, 4e8), (20.0, 80.0)), spec) == "diag"
+    fixed = spec_from_dict({"sampler": {"adaptation": "diag"}})
+    assert sampler_adaptation(_sweep((1e8, 4e8), (20.0,)), fixed) == "diag"

@@ -11,14 +11,35 @@ COLLINEAR_SD = 0.1
 """Spread of log(tokens per parameter) across cells below which N and D 'move together'."""
 
 
+def _sizes(cells: pd.DataFrame) -> tuple[int, int, pd.Series]:
+    """Distinct N, distinct D and log tokens per parameter of an arch's cells."""
+    tpp = np.log(cells["n_tokens"]) - np.log(cells["n_params"])
+    return cells["n_params"].nunique(), cells["n_tokens"].nunique(), tpp
+
+
+def _arch_cells(runs: pd.DataFrame):
+    """(arch, its ok runs, its cells' N and D) for each arch with ok runs."""
+    ok = runs[runs["status"] == "ok"]
+    for arch, mine in ok.groupby("arch"):
+        yield arch, mine, mine.groupby("cell")[["n_params", "n_tokens"]].first()
+
+
+def exponent_ridges(runs: pd.DataFrame) -> list[str]:
+    """Archs whose N and D exponents the runs cannot separate (one size, one token count, or
+    N and D moving together): their posterior is a ridge along a direction the priors set."""
+    out = []
+    for arch, _, cells in _arch_cells(runs):
+        sizes, tokens, tpp = _sizes(cells)
+        if sizes == 1 or tokens == 1 or float(tpp.std(ddof=0)) < COLLINEAR_SD:
+            out.append(str(arch))
+    return out
+
+
 def design_notes(runs: pd.DataFrame) -> list[str]:
     """One sentence per limitation of the design, per arch."""
     notes = []
-    ok = runs[runs["status"] == "ok"]
-    for arch, mine in ok.groupby("arch"):
-        cells = mine.groupby("cell")[["n_params", "n_tokens"]].first()
-        log_n, log_d = np.log(cells["n_params"]), np.log(cells["n_tokens"])
-        sizes, tokens = cells["n_params"].nunique(), cells["n_tokens"].nunique()
+    for arch, mine, cells in _arch_cells(runs):
+        sizes, tokens, tpp = _sizes(cells)
         if sizes == 1:
             notes.append(f"{arch}: one model size (N = {cells['n_params'].iloc[0]:.3g}): how the "
                          "optima move with N (a_n, b_n, l_n) comes from the priors and the "
@@ -27,7 +48,6 @@ def design_notes(runs: pd.DataFrame) -> list[str]:
             notes.append(f"{arch}: one token count (D = {cells['n_tokens'].iloc[0]:.3g}): how "
                          "the optima move with D (a_d, b_d, l_d) comes from the priors and the "
                          "other archs, not from these runs")
-        tpp = log_d - log_n
         if sizes > 1 and tokens > 1 and float(tpp.std(ddof=0)) < COLLINEAR_SD:
             notes.append(f"{arch}: N and D move together (about {np.exp(tpp.mean()):.3g} tokens "
                          "per parameter in every cell): the runs fix how the optima move along "

@@ -26,6 +26,7 @@ import xarray as xr
 from bayes_scaling import __version__
 from bayes_scaling.data import Sweep
 from bayes_scaling.data.formats import one_line
+from bayes_scaling.data.identifiability import exponent_ridges
 from bayes_scaling.errors import PosteriorError, SweepError
 from bayes_scaling.model.graph import build_model, initial_values
 from bayes_scaling.model.inputs import ModelInputs, prepare_inputs
@@ -192,6 +193,7 @@ def fit(sweep: Sweep, spec: Spec | None = None, *, seed: int = 0, draws: int | N
     inputs = prepare_inputs(sweep, window=spec.window)
     model = build_model(inputs, spec)
     s = spec.sampler
+    adaptation = sampler_adaptation(sweep, spec)
     start = time.perf_counter()
     # numba's fastmath lets LLVM fuse and reorder floating point differently in freshly
     # compiled and in disk-cached functions, so the same seed gave other draws on a cold and
@@ -200,10 +202,22 @@ def fit(sweep: Sweep, spec: Spec | None = None, *, seed: int = 0, draws: int | N
         posterior = pm.sample(
             draws=s["draws"], tune=s["tune"], chains=s["chains"], cores=s["cores"],
             random_seed=seed, target_accept=s["target_accept"], nuts_sampler="nutpie",
-            nuts={"adaptation": s["adaptation"]}, progressbar=progressbar,
+            nuts={"adaptation": adaptation}, progressbar=progressbar,
             initvals=initial_values(inputs))
     seconds = time.perf_counter() - start
-    return package_posterior(posterior, sweep, spec, inputs, seed=seed, seconds=seconds)
+    posterior = package_posterior(posterior, sweep, spec, inputs, seed=seed, seconds=seconds)
+    posterior.attrs["sampler_adaptation"] = adaptation
+    return posterior
+
+
+def sampler_adaptation(sweep: Sweep, spec: Spec) -> str:
+    """The mass-matrix adaptation a fit uses: the spec's, with ``auto`` resolved to low_rank
+    where the design leaves an exponent ridge (a diagonal mass matrix cannot follow a ridge
+    between N and D exponents: such sweeps mixed slowly and diverged) and to diag elsewhere
+    (cheaper per draw on large sweeps)."""
+    if spec.sampler["adaptation"] != "auto":
+        return spec.sampler["adaptation"]
+    return "low_rank" if exponent_ridges(sweep.runs) else "diag"
 
 
 def package_posterior(posterior: xr.DataTree, sweep: Sweep, spec: Spec, inputs: ModelInputs,

@@ -62,6 +62,11 @@ class Prior:
         return {"dist": self.dist, **self.params}
 
 
+ADAPTATIONS = ("auto", "low_rank", "diag")
+"""nutpie mass-matrix adaptations; auto: low_rank where the design leaves an exponent ridge
+(:func:`bayes_scaling.data.identifiability.exponent_ridges`), else diag."""
+
+
 @dataclass(frozen=True)
 class Spec:
     """A validated model spec (see models/default.toml for every key and its meaning)."""
@@ -165,8 +170,8 @@ def _build(raw: dict[str, Any], source: str) -> Spec:
                "must be a positive integer")
     _check(isinstance(smp["target_accept"], float) and 0.5 <= smp["target_accept"] < 1, source,
            "sampler.target_accept", "must be in [0.5, 1)")
-    _check(smp["adaptation"] in ("low_rank", "diag"), source, "sampler.adaptation",
-           "must be 'low_rank' or 'diag'")
+    _check(smp["adaptation"] in ADAPTATIONS, source, "sampler.adaptation",
+           "must be 'auto', 'low_rank' or 'diag'")
     for section, keys in (("data", ("allow_unseen_arch",)), ("bowl", ("skew",)),
                           ("pooling", ("exponents_by_arch", "mix_offsets"))):
         for key in keys:
