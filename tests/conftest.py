@@ -9,6 +9,7 @@ DataTree before changing it).
 
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -80,7 +81,17 @@ NOTEBOOK_ENV = {"BAYES_SCALING_NOTEBOOK_DRAWS": "200",
                 "BAYES_SCALING_STEPLAW_DIR": str(STEPLAW_DIR)}
 """Environment of the notebook runs: small fits (2 chains x 200 draws), the Step Law data."""
 
-BACKGROUND = ("real_fit", "notebook_run", "coverage_fits", "steplaw_fit", "recovery_fit")
+TRACKER = REPO_ROOT / "tests" / "data" / "tracker_fixed_tpp.csv"
+"""A tracker export of a fixed tokens-per-parameter sweep, with its own column names (see
+tests/test_tracker_sweep.py)."""
+TRACKER_COLUMNS = ("--column", "model_params=n_params", "--column", "tokens_seen=n_tokens",
+                   "--column", "learning_rate=lr", "--column", "global_batch_size_seqs=batch_seqs",
+                   "--column", "seq_length=seq_len", "--column", "final_val_loss=loss",
+                   "--column", "State=status", "--column", "Name=run_id")
+"""The mapping options that read :data:`TRACKER`, and nothing else."""
+
+BACKGROUND = ("real_fit", "notebook_run", "coverage_fits", "steplaw_fit", "recovery_fit",
+              "tracker_fit")
 """Fixtures served by the background workers, in the order the test modules need them
 (test_fit, test_notebooks, test_predict, test_realdata_fit, test_recovery)."""
 
@@ -141,6 +152,13 @@ def _start(name: str) -> list[tuple[tuple, object, object]]:
             _workers().submit(key, execute_notebook, NOTEBOOKS / key[1], cwd=NOTEBOOKS,
                               env=NOTEBOOK_ENV)
         _BACKGROUND[name] = [(key, None, None) for key in keys]
+    if name == "tracker_fit" and name not in _BACKGROUND:
+        out = Path(tempfile.mkdtemp(prefix="bayes_scaling_tracker_")) / "posterior.nc"
+        cmd = [sys.executable, "-m", "bayes_scaling.present.cli", "fit", str(TRACKER),
+               *TRACKER_COLUMNS, "--out", str(out), "--quiet"]
+        _workers().submit(("tracker",), subprocess.run, cmd, capture_output=True, text=True,
+                          cwd=REPO_ROOT, timeout=900)
+        _BACKGROUND[name] = [(("tracker",), out, None)]
     if name not in _BACKGROUND:
         jobs = _jobs(name)
         for key, sweep, _, kwargs in jobs:
@@ -213,6 +231,15 @@ def recovery_fit() -> tuple[object, xr.Dataset, xr.DataTree]:
     """(sweep, truth, posterior) of the embedded default sweep (seed 0) fitted with the
     spec's sampler settings (fit seed 1)."""
     return _results("recovery_fit")[0]
+
+
+@pytest.fixture(scope="session")
+def tracker_fit() -> tuple[subprocess.CompletedProcess, Path]:
+    """`bayes-scaling fit` of :data:`TRACKER` with :data:`TRACKER_COLUMNS` only (default spec
+    and sampler, seed 0), run in a background worker: (the finished process, the posterior
+    path)."""
+    (key, out, _), = _start("tracker_fit")
+    return _workers().result(key, timeout=3600), out
 
 
 @pytest.fixture(scope="session")
