@@ -231,3 +231,17 @@ def test_bad_candidates_name_column_and_row(change, message):
         as_candidates(pd.DataFrame({**row, **change}))
     with pytest.raises(CandidateError, match="missing column"):
         as_candidates(pd.DataFrame({k: v for k, v in row.items() if k != "lr"}))
+
+
+def test_the_selection_removes_a_share_of_the_regret_never_more_than_all(fake_post):
+    """Several picks, each from the state its predecessors' fantasised outcomes left: the
+    selection's expected regret after is before times each pick's after/before ratio, so it
+    stays in (0, before] (summing the drops went negative from a wide posterior)."""
+    out = propose(fake_post, TARGET, k=4, seed=2, n_draws=200, n_outcomes=8,
+                  objective="per_flop")
+    picks = out[out["selected"]].drop_duplicates("rank").sort_values("rank")
+    assert len(picks) >= 2
+    before, after = out.attrs["regret_before_pct"], out.attrs["regret_after_pct"]
+    ratio = np.prod(picks["regret_after_pct"] / picks["regret_before_pct"])
+    assert after == pytest.approx(before * ratio, rel=1e-9)
+    assert 0 < after

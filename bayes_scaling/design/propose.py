@@ -142,9 +142,10 @@ class _Path:
     total_eig: float
     regret_before_pct: float
     regret_after_pct: float
-    """Before, less the sum of each pick's expected drop (each given the earlier picks'
-    fantasised outcomes): one fantasised outcome can itself raise the regret, so the last
-    pick's "after" alone is not what the selection is expected to buy."""
+    """Before, times each pick's expected after/before ratio (each given the earlier picks'
+    fantasised outcomes): each pick removes its expected share of what regret is left. One
+    fantasised outcome can itself raise the regret, so neither the last pick's "after" alone
+    nor before less the summed drops (negative from a wide prior) is what the selection buys."""
 
 
 def _greedy(p: Problem, k: int, budget: float, seed: int, objective: str, n_rescore: int,
@@ -185,7 +186,7 @@ def _greedy(p: Problem, k: int, budget: float, seed: int, objective: str, n_resc
             break  # the stopping rule: nothing left is worth its cost
         path.rows[best] = rows[best]
         path.total_eig += rescored[best][0]
-        path.regret_after_pct -= rows[best]["regret_before_pct"] - rows[best]["regret_after_pct"]
+        path.regret_after_pct *= rows[best]["regret_after_pct"] / rows[best]["regret_before_pct"]
         path.chosen.append(best)
         if pick < k - 1:
             state = condition(p, state, best, np.random.default_rng([seed, pick, 2]),
