@@ -61,7 +61,7 @@ def test_pymc_and_numpy_log_density_agree(variant):
         "log_d": np.log(cells["n_tokens"].to_numpy(float)), "has_wd": cells["has_wd"].to_numpy()}
     censored = runs["censored"].to_numpy()
     run_arrays = {k: runs[k].to_numpy() for k in ("cell_idx", "log_lr", "log_batch", "log_wd",
-                                                  "wd_mask")}
+                                                  "wd_mask", "batch_mask")}
     run_arrays.update(censored=censored,
                       loss=np.where(censored, runs["edge"], runs["loss"]).astype(float))
     assert censored.any() and (~censored).any()

@@ -55,6 +55,23 @@ def test_weight_decay_dimension_only_when_a_cell_varies_it(sweep):
     assert prepare_inputs(_toy(weight_decay=0.1)).dims == ("lr", "batch")
 
 
+def test_a_cell_that_never_varies_the_batch_does_not_place_its_batch_optimum():
+    cells = default_cells(archs=("dense",), mixes=("web",), n_params=(1e8, 4e8),
+                          tokens_per_param=(20.0,))
+    fixed = simulate_sweep(2, cells=cells, n_lr=4, n_batch=1, return_truth=False)
+    varied = simulate_sweep(2, cells=cells, n_lr=4, n_batch=2, return_truth=False)
+    runs = fixed.runs.copy()
+    first = runs["cell"] == runs["cell"].iloc[0]
+    runs.loc[first & (runs.index % 2 == 0), "batch_tokens"] *= 2  # one cell varies it
+    mixed = prepare_inputs(from_frame(runs))
+    assert prepare_inputs(fixed).runs["batch_mask"].eq(0).all()
+    assert prepare_inputs(varied).runs["batch_mask"].eq(1).all()
+    by_cell = mixed.runs.groupby("cell")["batch_mask"].agg(["min", "max"])
+    assert by_cell.loc[runs["cell"].iloc[0]].tolist() == [1, 1]
+    assert (by_cell.drop(index=runs["cell"].iloc[0]) == 0).all().all()
+    assert mixed.cells["has_batch"].sum() == 1
+
+
 def test_model_variables_carry_dims_and_a_finite_start(sweep):
     inputs = prepare_inputs(sweep)
     model = build_model(inputs)

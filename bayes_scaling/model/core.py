@@ -202,8 +202,8 @@ def log_density(values: Mapping[str, np.ndarray], cells: Mapping[str, np.ndarray
     arch means and every run's likelihood. ``values`` are named as in the PyMC model
     (constrained space); derived quantities (weight decay, L*, C) are recomputed here.
     ``cells`` holds arch_idx, mix_idx, x_n, x_d, x_tpp (uncentred), log_d and has_wd;
-    ``runs`` holds cell_idx, log_lr, log_batch, log_wd, wd_mask, loss (the edge when
-    censored) and censored."""
+    ``runs`` holds cell_idx, log_lr, log_batch, log_wd, wd_mask, batch_mask, loss (the edge
+    when censored) and censored."""
     a, m = cells["arch_idx"], cells["mix_idx"]
     total = 0.0
     for q, (c, e_n, e_d) in LAWS.items():
@@ -222,7 +222,7 @@ def log_density(values: Mapping[str, np.ndarray], cells: Mapping[str, np.ndarray
     c = runs["cell_idx"]
     run_arch = a[c]
     log_lr, log_batch = values["log_lr_opt"][c], values["log_batch_opt"][c]
-    deltas = [runs["log_lr"] - log_lr, runs["log_batch"] - log_batch]
+    deltas = [runs["log_lr"] - log_lr, runs["batch_mask"] * (runs["log_batch"] - log_batch)]
     if dims == 3:
         log_wd = log_weight_decay(tau[c], log_lr, log_batch, cells["log_d"][c])
         deltas.append(runs["wd_mask"] * (runs["log_wd"] - log_wd))

@@ -104,7 +104,8 @@ def _curvature(spec: Spec, arch_idx: np.ndarray):
 def _bowl_mean(k: int, data, opt_idx, diag, off, skew, loss_opt):
     """Expected loss of every run under its cell's bowl (:func:`core.bowl_loss`)."""
     c, arch = data["cell_idx"], data["arch_idx"]
-    deltas = [data["log_lr"] - opt_idx["lr"][c], data["log_batch"] - opt_idx["batch"][c]]
+    deltas = [data["log_lr"] - opt_idx["lr"][c],
+              data["batch_mask"] * (data["log_batch"] - opt_idx["batch"][c])]
     if k == 3:
         deltas.append(data["wd_mask"] * (data["log_wd"] - opt_idx["weight_decay"][c]))
     off_run = off[arch]
@@ -184,7 +185,7 @@ def build_model(inputs: ModelInputs | Sweep, spec: Spec | None = None) -> pm.Mod
             r = runs[mask]
             dim = f"run_{part}"
             data = {k: pm.Data(f"{k}_{part}", r[k].to_numpy(), dims=dim)
-                    for k in ("log_lr", "log_batch", "log_wd", "wd_mask")}
+                    for k in ("log_lr", "log_batch", "log_wd", "wd_mask", "batch_mask")}
             data["cell_idx"] = pm.Data(f"cell_idx_{part}", r["cell_idx"].to_numpy(), dims=dim)
             data["arch_idx"] = run_arch[mask]
             mu = _bowl_mean(len(inputs.dims), data, opt, diag, off, skew, loss_opt)

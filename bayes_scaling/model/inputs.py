@@ -27,10 +27,13 @@ class ModelInputs:
 
     runs: pd.DataFrame
     """One row per run in the likelihood: run_id, cell, cell_idx, log_lr, log_batch, log_wd,
-    wd_mask, loss, censored, edge."""
+    wd_mask, batch_mask, loss, censored, edge. A mask is 0 where the run's cell does not vary
+    that setting: the run then sits at the cell's optimum in it (the cell cannot place its
+    optimum or curvature there, which left a curved ridge between L* and the batch excess)."""
     cells: pd.DataFrame
     """One row per cell (index: cell id): arch, data_mix, n_params, n_tokens, seq_len,
-    arch_idx, mix_idx, x_n, x_d, x_tpp (centred log covariates), best_loss, edge, has_wd."""
+    arch_idx, mix_idx, x_n, x_d, x_tpp (centred log covariates), best_loss, edge, has_wd,
+    has_batch."""
     archs: tuple[str, ...]
     mixes: tuple[str, ...]
     dims: tuple[str, ...]
@@ -62,8 +65,10 @@ def _cell_table(runs: pd.DataFrame, window: float) -> pd.DataFrame:
                                                "seq_len"]].first()
     wd = runs.assign(log_wd=np.log(runs["weight_decay"])).dropna(subset=["log_wd"])
     has_wd = wd.groupby("cell")["log_wd"].nunique() >= 2
+    has_batch = runs.groupby("cell")["batch_tokens"].nunique() >= 2
     cells = first.assign(best_loss=best.reindex(first.index),
-                         has_wd=has_wd.reindex(first.index, fill_value=False).astype(bool))
+                         has_wd=has_wd.reindex(first.index, fill_value=False).astype(bool),
+                         has_batch=has_batch.reindex(first.index, fill_value=False))
     cells["edge"] = core.window_edge(cells["best_loss"], window)
     return cells
 
@@ -109,6 +114,7 @@ def prepare_inputs(sweep: Sweep, window: float = 0.02,
         "log_batch": np.log(kept["batch_tokens"].to_numpy(float)),
         "log_wd": np.where(wd_mask, np.log(np.where(wd_mask, wd, 1.0)), 0.0),
         "wd_mask": wd_mask.astype(float),
+        "batch_mask": cells["has_batch"].reindex(cell_of).to_numpy(float),
         "loss": np.where(ok, loss, edge), "censored": core.is_censored(loss, ok, edge),
         "edge": edge,
     }, index=kept.index)
