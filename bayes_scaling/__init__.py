@@ -10,6 +10,7 @@ stays light and loads no PyMC)::
     bs.save_posterior(posterior, "posterior.nc")  #        save_posterior, load_posterior
     pred = bs.predict(posterior, target)          # predict: predict, expected_regret, default_mix
     runs = bs.propose(posterior, target, k=3)     # design: propose, default_candidates
+    checked = bs.check(posterior, cells=5)        # heldout: leave-one-cell-out check
     page, plan = bs.build_report(posterior)       # present: plan, build_report, run_demo
 
 Every user error is a :class:`BayesScalingError`.
@@ -44,9 +45,10 @@ _STAGES = {
                 "predict_loss", "LossPrediction",
                 "prior_summary", "draw_new_cells"),
     "design": ("propose", "default_candidates", "as_candidates", "read_pool"),
+    "heldout": ("check", "HeldOutCheck"),
     "present": ("plan", "Plan", "build_report", "render_report", "write_report", "run_demo",
                 "make_figures", "write_figures", "law_table", "read_candidates",
-                "plot_prior_predictive", "plot_max_batch"),
+                "plot_prior_predictive", "plot_max_batch", "plot_check_calibration"),
 }
 """Stage subpackage -> the public names it exports (see each stage's ``_EXPORTS``)."""
 

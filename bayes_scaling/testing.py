@@ -38,7 +38,7 @@ from bayes_scaling.model.graph import build_model, initial_values
 from bayes_scaling.model.inputs import prepare_inputs
 from bayes_scaling.model.spec import Spec, default_spec
 
-__all__ = ["BackgroundJobs", "execute_notebook", "fake_posterior", "small_sweep"]
+__all__ = ["BackgroundJobs", "execute_notebook", "fake_posterior", "fake_refit", "small_sweep"]
 
 
 def small_sweep(seed: int = 0) -> tuple[Sweep, xr.Dataset]:
@@ -236,3 +236,13 @@ def execute_notebook(notebook: str | Path | Any, cwd: str | Path, env: dict[str,
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def fake_refit(sweep: Sweep, spec: Spec, seed: int, *,
+               truth: xr.Dataset | None = None) -> xr.DataTree:
+    """A stand-in for a real refit (:func:`bayes_scaling.heldout.loco.refit_posterior`):
+    :func:`fake_posterior` of ``sweep`` around ``truth``, with the chains and draws of the
+    spec's sampler. Module-level, so ``functools.partial(fake_refit, truth=...)`` pickles
+    into the check's worker processes."""
+    return fake_posterior(sweep, truth=truth, chains=spec.sampler["chains"],
+                          draws=spec.sampler["draws"], seed=seed, spec=spec)

@@ -35,8 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from heldout_steplaw import cell_optimum, regret_pct
+from bayes_scaling.heldout.reference import cell_optimum, regret_pct
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPLAW_DENSE = ROOT.parent / "shared" / "data" / "steplaw" / "dense_lr_bs_loss.csv"

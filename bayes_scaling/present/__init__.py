@@ -14,6 +14,7 @@ _EXPORTS = {
     "write_figures": "plots",
     "plot_prior_predictive": "plots_prior",
     "plot_max_batch": "plots_batch",
+    "plot_check_calibration": "plots_check",
     "law_table": "summary",
     "validation_text": "text",
     "read_candidates": "cli_args",

@@ -230,23 +230,50 @@ def _add_propose_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_check_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "check", help="prior predictive check: what the priors alone imply for a sweep",
-        description="With --prior: draw every model variable from the spec's priors for the "
-                    "sweep's cells (no fit), and show the prior 90% ranges of lr_opt, "
-                    "batch_opt and the optimal loss at each cell and at the target next to "
-                    "each cell's best run (a table, and prior_predictive.png/.svg in --out).")
-    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="sweep file(s)")
+        "check", help="leave-one-cell-out check of a posterior, or (--prior) the priors",
+        description="Without --prior: the leave-one-cell-out predictive check of a posterior "
+                    "(PATH: the file `fit --out` wrote) on its own sweep. Each chosen cell is "
+                    "held out, the sweep refitted without it (the posterior's spec and "
+                    "sampler settings, chains one after the other, --jobs refits at a time) "
+                    "and the cell predicted as a new one; the prediction is scored against "
+                    "the optimum of a quadratic fitted to the cell's runs: regret, whether the "
+                    "50% and 90% intervals contain it, PITs, and the PIT of every held-out "
+                    "run's loss. Prints one line per finished refit, the table and a verdict "
+                    "on coverage. With --prior: PATH... are sweep files; draw every model "
+                    "variable from the spec's priors for the sweep's cells (no fit), and show "
+                    "the prior 90% ranges of lr_opt, batch_opt and the optimal loss at each "
+                    "cell and at the target next to each cell's best run (a table, and "
+                    "prior_predictive.png/.svg in --out).")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                   help="a posterior file (.nc); with --prior, sweep file(s)")
+    p.add_argument("--prior", action="store_true",
+                   help="the prior predictive check of sweep files instead")
+    p.add_argument("--cells", type=str, default=None, metavar="N|ID,ID",
+                   help="hold out N random cells (--seed), or the cells with these ids (as "
+                        "`validate` and this table print them); default: every cell")
+    p.add_argument("--jobs", type=count, default=None,
+                   help="refits at a time, one core each (default: the number of cores)")
+    p.add_argument("--figure", type=Path, default=None, metavar="FILE",
+                   help="calibration figure (.png, .svg or .pdf): PIT histograms and "
+                        "coverage against nominal")
     _add_sweep_input_arguments(p)
-    p.add_argument("--prior", action="store_true", required=True,
-                   help="the prior predictive check (required: the only check so far)")
     p.add_argument("--model", type=Path, default=None,
-                   help="model spec TOML (default: the built-in models/default.toml)")
+                   help="--prior: model spec TOML (default: the built-in models/default.toml)")
     _add_target_arguments(p, "--target-params", "--target-tokens", required=False)
-    p.add_argument("--draws", type=count, default=defaults.PRIOR_DRAWS,
-                   help="prior draws (default 500)")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--out", type=Path, default=None, help="folder for the figure")
-    p.add_argument("--json", action="store_true", help="print the table as JSON records")
+    p.add_argument("--draws", type=count, default=None,
+                   help="draws per chain of each refit (default: the posterior's); --prior: "
+                        f"prior draws (default {defaults.PRIOR_DRAWS})")
+    p.add_argument("--tune", type=count, default=None,
+                   help="tuning steps per chain of each refit (default: the posterior's)")
+    p.add_argument("--chains", type=count, default=None,
+                   help="chains of each refit (default: the posterior's)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed (cells chosen, refits, predictions; --prior: draws)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="results file: .json (everything) or .csv (the cell table, plus "
+                        "<stem>.runs.csv and <stem>.meta.json); --prior: folder for the figure")
+    p.add_argument("--json", action="store_true",
+                   help="print the result as one JSON object (--prior: the table as records)")
 
 
 def _add_predict_loss_parser(subparsers: argparse._SubParsersAction) -> None:

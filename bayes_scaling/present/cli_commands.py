@@ -6,11 +6,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from bayes_scaling.data import Sweep, concat_sweeps, read_sweep, write_sweep
-from bayes_scaling.errors import TargetError
+from bayes_scaling.data.formats import SUFFIXES as SWEEP_SUFFIXES
+from bayes_scaling.errors import BayesScalingError, TargetError
 from bayes_scaling.present.cli_args import (
     EXIT_BAD_DIAGNOSTICS,
+    PRIOR_DRAWS,
     check_batch,
     check_output_dir,
     check_output_file,
@@ -192,7 +195,85 @@ def run_propose(args: argparse.Namespace) -> int:
     return 0
 
 
+LOCO_ONLY = ("cells", "jobs", "figure", "tune", "chains")
+"""``check`` options of the leave-one-cell-out check alone."""
+PRIOR_ONLY = ("format", "column", "columns_file", "status", "model", "target_params",
+              "target_tokens", "arch", "mix")
+"""``check`` options of the prior predictive check alone."""
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def _given(args: argparse.Namespace, names: tuple[str, ...]) -> list[str]:
+    """The options among ``names`` that were given, as flags."""
+    return [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) not in (None, [])]
+
+
 def run_check(args: argparse.Namespace) -> int:
+    if not args.prior:
+        return _run_held_out_check(args)
+    if _given(args, LOCO_ONLY):
+        raise BayesScalingError(f"check --prior: {', '.join(_given(args, LOCO_ONLY))} only "
+                                "apply to the leave-one-cell-out check of a posterior file")
+    return _run_prior_check(args)
+
+
+def _check_posterior_path(args: argparse.Namespace) -> Path:
+    """The one posterior file of ``check`` without --prior; its outputs writable."""
+    if _given(args, PRIOR_ONLY):
+        raise BayesScalingError(f"check: {', '.join(_given(args, PRIOR_ONLY))} only apply "
+                                "with --prior (the prior predictive check of sweep files)")
+    if len(args.paths) != 1:
+        raise BayesScalingError(f"check: give one posterior file (`bayes-scaling fit --out`), "
+                                f"not {len(args.paths)} paths; --prior checks sweep files")
+    path = args.paths[0]
+    if path.suffix.lower() in SWEEP_SUFFIXES:
+        raise BayesScalingError(f"check {path}: a sweep file; without --prior check needs the "
+                                "posterior file `bayes-scaling fit --out` wrote (add --prior "
+                                "for the prior predictive check of a sweep)")
+    for option, out, suffixes in (("--out", args.out, (".csv", ".json")),
+                                   ("--figure", args.figure, FIGURE_SUFFIXES)):
+        if out is None:
+            continue
+        if out.suffix.lower() not in suffixes:
+            raise BayesScalingError(f"{option} {out}: give a {' or '.join(suffixes)} file")
+        check_output_file(out, option)
+    return path
+
+
+def _run_held_out_check(args: argparse.Namespace) -> int:
+    path = _check_posterior_path(args)
+
+    from bayes_scaling.heldout.cells import parse_cells, select_cells
+    from bayes_scaling.heldout.loco import check, default_jobs, refit_spec
+    from bayes_scaling.model.fit import load_posterior, posterior_cells
+    from bayes_scaling.present.text_check import check_header, check_text
+
+    posterior = load_posterior(path)
+    cells = None if args.cells is None else parse_cells(args.cells)
+    table = posterior_cells(posterior)
+    chosen = select_cells(table, cells, args.seed)
+    jobs = args.jobs or default_jobs()
+    say = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else _say
+    say(check_header(str(path), len(chosen), len(table),
+                     refit_spec(posterior, args.draws, args.tune, args.chains).sampler, jobs))
+    result = check(posterior, cells, seed=args.seed, jobs=jobs, draws=args.draws,
+                   tune=args.tune, chains=args.chains, progress=say)
+    print(json.dumps(result.to_dict(), allow_nan=False) if args.json else check_text(result))
+    if args.out is not None:
+        say(f"results -> {', '.join(map(str, result.save(args.out)))}")
+    if args.figure is not None:
+        from bayes_scaling.present.plots_check import plot_check_calibration
+        from bayes_scaling.present.plots_common import close, save_figure
+
+        fig = plot_check_calibration(result)
+        saved = save_figure(fig, args.figure.parent, args.figure.stem,
+                            formats=(args.figure.suffix.lower().lstrip("."),))
+        close(fig)
+        say(f"figure -> {saved[0]}")
+    return 0
+
+
+def _run_prior_check(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_output_dir(args.out)
     if (args.target_params is None) != (args.target_tokens is None):
@@ -212,8 +293,9 @@ def run_check(args: argparse.Namespace) -> int:
         mix = args.mix or sweep.runs["data_mix"].value_counts().index[0]
         target = {"arch": arch, "data_mix": mix, "n_params": args.target_params,
                   "n_tokens": args.target_tokens}
-    _say(f"drawing {args.draws} prior draws ({spec.name} spec) for {len(sweep.runs)} runs")
-    table = prior_summary(sample_prior(sweep, spec, draws=args.draws, seed=args.seed), target)
+    draws = args.draws or PRIOR_DRAWS
+    _say(f"drawing {draws} prior draws ({spec.name} spec) for {len(sweep.runs)} runs")
+    table = prior_summary(sample_prior(sweep, spec, draws=draws, seed=args.seed), target)
     if args.json:
         print(table.to_json(orient="records"))
     else:
