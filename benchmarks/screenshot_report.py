@@ -68,7 +68,7 @@ def pixel_stats(png: Path) -> dict[str, float]:
             "grey_std": float(grey.std())}
 
 
-def check(stats: dict[str, float], min_non_white: float = 0.05, min_coloured: float = 0.02,
+def check(stats: dict[str, float], min_non_white: float = 0.05, min_coloured: float = 0.01,
           min_std: float = 0.05) -> list[str]:
     """Problems with a screenshot (empty list: it shows a page with figures)."""
     problems = []
