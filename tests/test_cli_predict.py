@@ -101,3 +101,25 @@ def test_predict_missing_posterior(run_cli, tmp_path):
                  "--arch", "dense")
     assert result.returncode == 2
     assert "no such posterior file" in result.stderr
+
+
+def test_the_arch_defaults_to_the_posteriors_only_arch(tmp_path, run_cli, cli_posterior_path):
+    from bayes_scaling.data.simulate import default_cells, simulate_sweep
+    from bayes_scaling.errors import TargetError
+    from bayes_scaling.model.fit import load_posterior, save_posterior
+    from bayes_scaling.predict.targets import default_arch
+    from bayes_scaling.testing import fake_posterior
+
+    cells = default_cells(archs=("moe",), mixes=("web",), n_params=(1e8, 4e8))
+    one = fake_posterior(simulate_sweep(4, cells=cells, n_lr=3, n_batch=2, return_truth=False))
+    assert default_arch(one) == "moe" and default_arch(one, "dense") == "dense"
+    two = load_posterior(cli_posterior_path)
+    with pytest.raises(TargetError, match=r"give the target's arch .*dense, moe"):
+        default_arch(two)
+    path = save_posterior(one, tmp_path / "moe.nc")
+    out = run_cli("predict", path, "--params", "1e9", "--tokens", "2e10")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("target: moe,")
+    bad = run_cli("predict", cli_posterior_path, "--params", "1e9", "--tokens", "2e10")
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith(
+        "error: give the target's arch (--arch): the posterior has dense, moe")

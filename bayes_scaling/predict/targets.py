@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_scaling.errors import TargetError
 from bayes_scaling.model import laws
 from bayes_scaling.predict.predict import Prediction, predict
 from bayes_scaling.predict.regret import expected_regret
@@ -43,6 +44,18 @@ def default_mix(posterior: xr.DataTree, mix: str | None = None) -> str:
     new mix, its offset drawn from the mix population); otherwise the fitted mix with the most
     cells (the only one when the fit has one mix; ties: the first in the posterior's order)."""
     return str(mix) if mix is not None else fitted_mixes(posterior)[0]
+
+
+def default_arch(posterior: xr.DataTree, arch: str | None = None) -> str:
+    """A target's arch: ``arch`` when given, else the posterior's only fitted arch (a
+    :class:`TargetError` naming the fitted archs when there are several)."""
+    if arch is not None:
+        return str(arch)
+    archs = sorted(_cells(posterior)["arch"].unique())
+    if len(archs) != 1:
+        raise TargetError(f"give the target's arch (--arch): the posterior has "
+                          f"{', '.join(archs)}")
+    return str(archs[0])
 
 
 def mix_notes(posterior: xr.DataTree, mix: str | None) -> list[str]:
@@ -81,13 +94,14 @@ def extrapolation_notes(posterior: xr.DataTree, target: dict[str, object],
     return notes
 
 
-def make_target(posterior: xr.DataTree, arch: str, n_params: float, n_tokens: float,
+def make_target(posterior: xr.DataTree, arch: str | None, n_params: float, n_tokens: float,
                 mix: str | None = None, seq_len: float = DEFAULT_SEQ_LEN,
                 batch_tokens: float | None = None) -> dict[str, object]:
     """One target row (arch, data_mix, n_params, n_tokens, seq_len, batch_tokens) with the
-    data mix from :func:`default_mix`; ``batch_tokens`` None: the batch is free."""
-    return {"arch": arch, "data_mix": default_mix(posterior, mix), "n_params": float(n_params),
-            "n_tokens": float(n_tokens), "seq_len": float(seq_len),
+    data mix from :func:`default_mix` and the arch from :func:`default_arch`; ``batch_tokens``
+    None: the batch is free."""
+    return {"arch": default_arch(posterior, arch), "data_mix": default_mix(posterior, mix),
+            "n_params": float(n_params), "n_tokens": float(n_tokens), "seq_len": float(seq_len),
             "batch_tokens": None if batch_tokens is None else float(batch_tokens)}
 
 

@@ -66,9 +66,9 @@ def _add_target_arguments(p: argparse.ArgumentParser, params: str, tokens: str,
                    help="target non-embedding (for MoE: active) parameters N, e.g. 7e9 or 7B")
     p.add_argument(tokens, type=positive, required=required, default=None,
                    help="target training tokens D, e.g. 2e12 or 2T")
-    p.add_argument("--arch", required=required, default=None,
-                   help="target architecture, e.g. dense or moe"
-                        + ("" if required else " (default: the first in the sweep)"))
+    p.add_argument("--arch", default=None,
+                   help="target architecture, e.g. dense or moe (default: "
+                        + ("the posterior's only arch)" if required else "the first in the sweep)"))
     p.add_argument("--mix", default=None, help=defaults.MIX_HELP)
 
 
