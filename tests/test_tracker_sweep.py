@@ -55,7 +55,7 @@ def posterior_path(tracker_fit):
 
 
 def test_predict_gives_the_target_with_an_extrapolation_note(run_cli, posterior_path):
-    out = run_cli("predict", posterior_path, *SIZE, *TARGET)
+    out = run_cli("predict", posterior_path, *SIZE)  # --arch: the posterior's only arch
     assert out.returncode == 0, out.stderr
     assert "lr_opt" in out.stdout and "batch_seqs_opt" in out.stdout
     assert "is 4x the largest fitted" in out.stdout  # 2B vs 5e8: extrapolation said
@@ -63,7 +63,7 @@ def test_predict_gives_the_target_with_an_extrapolation_note(run_cli, posterior_
 
 
 def test_propose_and_report_run_on_it(run_cli, posterior_path, tmp_path):
-    out = run_cli("propose", posterior_path, *PROPOSE_SIZE, *TARGET, "-k", "2",
+    out = run_cli("propose", posterior_path, *PROPOSE_SIZE, "-k", "2",
                   "--draws", "200", "--outcomes", "8")
     assert out.returncode == 0, out.stderr
     assert "verdict:" in out.stdout
