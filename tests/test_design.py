@@ -219,6 +219,47 @@ def test_default_candidates_stay_below_the_target(toy):
     assert np.all(np.abs(np.log(top["lr"]) - pred) <= 1.0 + 0.5)
 
 
+def test_a_ladder_rung_on_a_fitted_cell_is_that_cell(cli_posterior_path):
+    """4e8 / 2**3 is 49999999.99999998: a rung on the fitted cell N = 5e7, D = 1e9 was also
+    generated as a new cell, and its groups' names collided with the fitted cell's (a
+    'single' group of two runs). Now every group is runs of one cell."""
+    from bayes_scaling.model.fit import load_posterior
+
+    post = load_posterior(cli_posterior_path)
+    cands = default_candidates(post, {"arch": "dense", "data_mix": "web", "n_params": 4e9,
+                                      "n_tokens": 8e10}, n_draws=100)
+    spots = cands.groupby("group")[["n_params", "n_tokens"]].agg(lambda x: np.ptp(np.log(x)))
+    assert (spots.to_numpy() == 0).all()
+    assert (cands.groupby("group").size()[lambda n: n.index.str.contains(":single")] == 1).all()
+    fitted = Draws.from_posterior(post, 100, 0).cells
+    at = cands[np.isclose(cands["n_params"], 5e7) & np.isclose(cands["n_tokens"], 1e9)]
+    assert len(fitted[(fitted["n_params"] == 5e7) & (fitted["n_tokens"] == 1e9)]) >= 1
+    assert len(at) and not at["new_cell"].any()
+
+
+def test_intervals_now_and_after_in_natural_units(toy):
+    """The target's 90% intervals, normal on the log scale around today's median: now (the
+    first pick's width before) and after each group (its width after)."""
+    ranked = propose(toy, TARGET, candidates=_candidates(toy), seed=0, n_outcomes=16,
+                     objective="per_flop")
+    g = _by_group(ranked)
+    now = ranked.attrs["target_now"]
+    assert set(now) == {"lr", "batch"}
+    cells = draw_new_cells(toy, TARGET, seed=0).isel(target=0)
+    for q in ("lr", "batch"):
+        median, lo, hi = now[q]["median"], now[q]["lo90"], now[q]["hi90"]
+        assert median == pytest.approx(np.sqrt(lo * hi))
+        assert np.log(hi / lo) == pytest.approx(g.loc["near", f"{q}_width90_before"])
+        draws = np.exp(cells[f"log_{q}_opt"].to_numpy().ravel())
+        assert median == pytest.approx(np.median(draws), rel=0.05)
+        assert np.mean((draws > lo) & (draws < hi)) == pytest.approx(0.9, abs=0.05)
+        after_lo, after_hi = g[f"{q}_lo90_after"], g[f"{q}_hi90_after"]
+        assert np.allclose(np.sqrt(after_lo * after_hi), median)
+        assert np.allclose(np.log(after_hi / after_lo), g[f"{q}_width90_after"])
+    assert g.loc["near", "lr_hi90_after"] / g.loc["near", "lr_lo90_after"] < (
+        0.6 * now["lr"]["hi90"] / now["lr"]["lo90"])
+
+
 @pytest.mark.parametrize(("change", "message"), [
     ({"lr": [-1.0]}, "'lr' must be a positive number, rows [0]"),
     ({"cost": [0.0]}, "'cost' must be a positive number, rows [0]"),

@@ -204,15 +204,20 @@ def test_one_rank_per_group_picks_first_then_by_score(cli_posterior_path):
     assert shown.drop_duplicates("group")["score"].is_monotonic_decreasing
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 (still): --objective auto with a budget "
-                   "ranks groups scored by EIG per FLOP (the per_flop path) and by EIG (the "
-                   "total path) in one table (design/propose.py propose, rows of both paths)")
 def test_auto_objective_with_a_budget_ranks_by_one_score(cli_posterior_path):
-    groups = _propose_with_a_budget(cli_posterior_path, "auto").drop_duplicates("group")
+    """d08d91e ranked the per_flop path's rows (nats per FLOP) and the total path's (nats) in
+    one table; now every score is in one unit, named in the table's attrs."""
+    ranked = _propose_with_a_budget(cli_posterior_path, "auto")
+    groups = ranked.drop_duplicates("group")
     g = groups[groups["score"].notna()]
     per_flop = np.isclose(g["score"], g["eig_nats"] / g["group_cost_flops"], rtol=1e-9, atol=0)
     total = np.isclose(g["score"], g["eig_nats"], rtol=1e-9, atol=0)
     assert per_flop.all() or total.all()
+    assert ranked.attrs["score_label"].endswith("(nats/FLOP)")
+    picks = groups[groups["selected"]]
+    assert picks["rank"].tolist() == list(range(1, len(picks) + 1))
+    for tier, rest in groups[~groups["selected"]].groupby("scored_by"):
+        assert rest["score"].dropna().is_monotonic_decreasing, tier
 
 
 def _uninformative(toy) -> pd.DataFrame:
@@ -239,11 +244,10 @@ def test_no_pick_without_an_expected_benefit():
     assert out.attrs["verdict"].startswith("nothing is worth running")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 (still): with --objective per_flop, total "
-                   "or auto, propose picks groups whose information gain is not positive "
-                   "(design/propose.py _greedy stops only for objective 'value')")
 @pytest.mark.parametrize("objective", ["per_flop", "total", "auto"])
 def test_no_pick_without_information_by_the_information_objectives(objective):
+    """d08d91e: the information objectives picked whatever was left, a negative information
+    gain too; now they stop, and the verdict says so as the value objective's does."""
     from test_design import TARGET as TOY_TARGET
     from test_design import _toy_posterior
 
@@ -251,6 +255,9 @@ def test_no_pick_without_information_by_the_information_objectives(objective):
     out = propose(toy, TOY_TARGET, candidates=_uninformative(toy), k=2, seed=0,
                   n_outcomes=8, objective=objective)
     assert (out.loc[out["selected"], "eig_nats"] > 0).all()
+    assert not out["selected"].any()  # none of these has a positive gain
+    assert out.attrs["verdict"].startswith("nothing is worth running: no candidate is "
+                                           "expected to tell anything"), out.attrs["verdict"]
 
 
 @pytest.mark.xfail(strict=True, reason="issue 11 (still): report and demo print the picks "

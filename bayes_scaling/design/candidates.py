@@ -31,6 +31,7 @@ from bayes_scaling.predict.cells import (
     CellEffects,
     cell_optimum,
     existing_cell,
+    match_cells,
     new_cell,
 )
 from bayes_scaling.predict.draws import Draws, as_targets
@@ -200,11 +201,14 @@ def default_candidates(posterior: xr.DataTree | Draws, target: pd.DataFrame | di
     rungs = n_top / size_ratio ** np.arange(0, 60)
     rungs = rungs[rungs >= n_min / np.sqrt(size_ratio)] if n_top >= n_min else rungs[:1]
     tpps = sorted({*tokens_per_param, float(t["n_tokens"] / t["n_params"])})
-    cells: list[CellEffects] = []
-    for n in rungs:
-        for tpp in tpps:
-            if n * tpp <= max_fraction * t["n_tokens"] * (1 + 1e-9):
-                cells.append(new_cell(d, t["arch"], t["data_mix"], float(n), float(n * tpp), 8))
+    spots = pd.DataFrame([{"arch": t["arch"], "data_mix": t["data_mix"], "n_params": float(n),
+                           "n_tokens": float(n * tpp)} for n in rungs for tpp in tpps
+                          if n * tpp <= max_fraction * t["n_tokens"] * (1 + 1e-9)],
+                         columns=["arch", "data_mix", "n_params", "n_tokens"])
+    fitted = match_cells(d, spots).ne("") if len(spots) else pd.Series([], dtype=bool)
+    # a rung on a fitted cell (5e7 from 4e8 / 2**3 is 49999999.99999998) is that cell
+    cells: list[CellEffects] = [new_cell(d, s.arch, s.data_mix, s.n_params, s.n_tokens, 8)
+                                for s in spots[~fitted.to_numpy()].itertuples()]
     if include_existing:
         cells += [existing_cell(d, cid) for cid in d.cells.index]
     rows = []

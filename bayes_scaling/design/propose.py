@@ -118,6 +118,11 @@ def _screen(p: Problem, state: State, idx: np.ndarray, rng: np.random.Generator,
 
 # ----------------------------------------------------------------------------- propose
 OBJECTIVES = ("value", "auto", "per_flop", "total")
+SCORE_LABELS = {"value": "value per FLOP (target FLOPs per FLOP)",
+                "auto": "expected information gain per FLOP (nats/FLOP)",
+                "per_flop": "expected information gain per FLOP (nats/FLOP)",
+                "total": "expected information gain (nats)"}
+"""What ``score`` is under each objective, with its unit (``attrs["score_label"]``)."""
 
 
 def _group_rows(p: Problem, g: int, eig: float, w: np.ndarray, before: np.ndarray,
@@ -151,7 +156,8 @@ class _Path:
 def _greedy(p: Problem, k: int, budget: float, seed: int, objective: str, n_rescore: int,
             n_outcomes: int, ess_floor: float) -> _Path:
     """Greedy picks with fantasised outcomes between picks: by value per FLOP (stopping when
-    no candidate's value exceeds its cost), by EIG per FLOP, or by EIG."""
+    no candidate's value exceeds its cost), by EIG per FLOP, or by EIG (stopping when no
+    candidate's information gain is positive)."""
     state = State(logw=np.full(p.d.n, -np.log(p.d.n)), inner={})
     w0 = normalise(state.logw)
     before = float(regret_pct(p, w0, target_cov(w0, p)))
@@ -182,8 +188,9 @@ def _greedy(p: Problem, k: int, budget: float, seed: int, objective: str, n_resc
                                               "screen", objective)
                           for j, g in enumerate(eligible)}
             path.first.update(rows)
-        if objective == "value" and not rows[best]["worth_running"]:
-            break  # the stopping rule: nothing left is worth its cost
+        if not (rows[best]["worth_running"] if objective == "value"
+                else rows[best]["eig_nats"] > 0):
+            break  # the stopping rule: nothing left is worth its cost / tells anything
         path.rows[best] = rows[best]
         path.total_eig += rescored[best][0]
         path.regret_after_pct *= rows[best]["regret_after_pct"] / rows[best]["regret_before_pct"]
@@ -248,17 +255,24 @@ def propose(posterior: xr.DataTree, target: pd.DataFrame | dict,
             its value exceeds its cost, so the answer can be "nothing is worth running".
             Information gain: "per_flop" (EIG per FLOP), "total" (EIG), or "auto"
             (per_flop without a budget; with one, the better by total EIG of the per_flop and
-            total greedy batches).
+            total greedy batches); a group is selected only when its information gain is
+            positive.
 
     Returns one row per candidate run, ranked (``rank`` 1 = best; rows of a group share it):
-    the run, ``cost_flops`` (the run) and ``group_cost_flops``, ``score`` (the objective's:
-    target FLOPs of value per FLOP for "value", nats per FLOP or nats otherwise),
-    ``eig_nats``, the target's expected regret before and after (% of its loss),
+    the run, ``cost_flops`` (the run) and ``group_cost_flops``, ``score`` (one unit per
+    table, :data:`SCORE_LABELS`: target FLOPs of value per FLOP for "value", nats for
+    "total", nats per FLOP for "per_flop" and "auto", whichever greedy path a row comes
+    from), ``eig_nats``, the target's expected regret before and after (% of its loss),
     ``value_pct``, ``value_flops``, ``worth_running`` (value_flops > group cost), the 90%
-    interval width (3.29 sd) of each target quantity before and after (expected), ``ess``,
-    ``scored_by`` (reweight / screen / over budget) and ``selected`` (in ``rank`` order; a
-    later pick's figures are conditional on the fantasised outcomes of the earlier ones).
-    ``attrs`` hold the expected regret before and after the selection and a plain verdict;
+    interval width (3.29 sd, log scale) of each target quantity (``lr``, ``batch``[,
+    ``weight_decay``]) before and after (expected), the 90% interval after in natural units
+    (``{q}_lo90_after``, ``{q}_hi90_after``; see :func:`_intervals`), ``ess``, ``scored_by``
+    (reweight / screen / over budget) and ``selected`` (in ``rank`` order; a later pick's
+    figures are conditional on the fantasised outcomes of the earlier ones, so its "after"
+    is after it and the earlier picks). ``rank`` puts the picks first, in selection order,
+    then the other groups by score within each tier (reweighted, screened, over budget).
+    ``attrs`` hold the expected regret before and after the selection, a plain verdict,
+    ``score_label`` and ``target_now`` (the target's optima now, from :func:`_intervals`);
     with a pool, ``attrs["pool"]``: {"source", "rows", "already_run" (rows dropped as runs
     of the fitted sweep), "new_mixes"}, and the table has each run's ``pool_row`` (0-based
     data row of the pool).
@@ -291,6 +305,9 @@ def propose(posterior: xr.DataTree, target: pd.DataFrame | dict,
     rows.update({g: r for g, r in paths[-1].first.items() if r["scored_by"] == "reweight"
                  and rows.get(g, {}).get("scored_by") != "reweight"})
     rows.update(best.rows)
+    if objective == "auto":  # the two paths scored by nats/FLOP and nats: rank by one unit
+        rows = {g: {**r, "score": r["eig_nats"] / r["group_cost_flops"]}
+                for g, r in rows.items()}
     ranked = _ranked(p, rows, best, target, budget_flops, objective)
     if pool_info:
         ranked.attrs["pool"] = pool_info
@@ -307,13 +324,45 @@ def _verdict(p: Problem, path: _Path, rows: dict[int, dict], objective: str) -> 
                 f"{before:.3g}% -> {after:.3g}% of its loss (expected), worth {worth:.3g} "
                 f"target FLOPs for {p.g_cost[path.chosen].sum():.3g} FLOPs")
     if objective != "value":
-        return f"no candidate fits the budget (expected regret at the target {before:.3g}%)"
+        scored = [r for r in rows.values() if np.isfinite(r.get("eig_nats", np.nan))]
+        if not scored:
+            return f"no candidate fits the budget (expected regret at the target {before:.3g}%)"
+        top = max(scored, key=lambda r: r["eig_nats"])
+        return (f"nothing is worth running: no candidate is expected to tell anything about the "
+                f"target's optimum (the best, {top['group']}, is expected to gain "
+                f"{top['eig_nats']:.3g} nats; expected regret at the target {before:.3g}% of "
+                "its loss)")
     scored = [r for r in rows.values() if np.isfinite(r.get("value_flops", np.nan))]
     top = max(scored, key=lambda r: r["value_flops"] / r["group_cost_flops"], default=None)
     best = (f"; the best, {top['group']}, is worth {top['value_flops']:.3g} target FLOPs for "
             f"{top['group_cost_flops']:.3g}" if top else "")
     return (f"nothing is worth running: no candidate's value exceeds its cost (expected "
             f"regret at the target {before:.3g}% of its loss){best}")
+
+
+def _intervals(p: Problem, per_group: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """The target's 90% intervals in natural units (lr, batch in tokens[, weight decay]):
+    now, {q: {"median", "lo90", "hi90"}}, returned; after each group, as the columns
+    ``{q}_lo90_after`` and ``{q}_hi90_after`` added to ``per_group``.
+
+    The expected posterior after a group is known only through its covariance, so both
+    intervals are normal on the log scale (+-1.645 sd, the ``{q}_width90_*`` widths), now
+    from the target's covariance under the current draws and after from each group's
+    expected covariance, and both are centred on the posterior median of the target's log
+    optimum now (the law mean's median over draws: where an outcome moves the centre is not
+    known before the run)."""
+    centre = np.median(p.t_mean, axis=0)
+    w = normalise(np.zeros(p.d.n))
+    half_now = Z90 * np.sqrt(np.diag(target_cov(w, p)))
+    now = {}
+    for i, q in enumerate(p.d.dims):
+        now[q] = {"median": float(np.exp(centre[i])),
+                  "lo90": float(np.exp(centre[i] - half_now[i])),
+                  "hi90": float(np.exp(centre[i] + half_now[i]))}
+        half = per_group[f"{q}_width90_after"] / 2
+        per_group[f"{q}_lo90_after"] = np.exp(centre[i] - half)
+        per_group[f"{q}_hi90_after"] = np.exp(centre[i] + half)
+    return now
 
 
 def _ranked(p: Problem, rows: dict[int, dict], path: _Path, target: pd.DataFrame,
@@ -336,6 +385,7 @@ def _ranked(p: Problem, rows: dict[int, dict], path: _Path, target: pd.DataFrame
     per_group = per_group.sort_values(["_tier", "_pick", "score"],
                                       ascending=[True, True, False], kind="stable")
     per_group["rank"] = np.arange(1, len(per_group) + 1)
+    now = _intervals(p, per_group)
     out = p.table.drop(columns=["cell_id"]).assign(
         new_cell=p.table["cell_id"].eq("").to_numpy()).join(
         per_group.drop(columns=["_pick", "_tier"]), on="group")
@@ -348,6 +398,7 @@ def _ranked(p: Problem, rows: dict[int, dict], path: _Path, target: pd.DataFrame
                                             "n_tokens"]].to_dict(),
                      budget_flops=budget_flops, n_draws=p.d.n, dims=list(p.d.dims),
                      spent_flops=float(p.g_cost[chosen].sum()), objective=objective,
+                     score_label=SCORE_LABELS[objective], target_now=now,
                      regret_before_pct=path.regret_before_pct,
                      regret_after_pct=path.regret_after_pct,
                      verdict=_verdict(p, path, rows, objective))
