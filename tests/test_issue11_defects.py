@@ -260,13 +260,41 @@ def test_no_pick_without_information_by_the_information_objectives(objective):
                                            "expected to tell anything"), out.attrs["verdict"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 (still): report and demo print the picks "
-                   "one row per run, the group's rank and gain repeated on each "
-                   "(present/text.py picks_table)")
 def test_report_and_demo_print_one_row_per_pick(ranked):
+    """d08d91e: one row per run, the group's rank and gain repeated on each; now the rows
+    `propose` prints (one per pick, its runs counted)."""
+    from bayes_scaling.present.text import groups_text
+
     picks = ranked[ranked["selected"]]
     rows = picks_table(ranked).splitlines()[2:]  # the verdict, the header, then the rows
     assert len(rows) == picks["group"].nunique()
+    assert picks_table(ranked).split("\n", 1)[1] == groups_text(picks)
+    assert [r.split()[1] for r in rows] == list(picks["group"].drop_duplicates())
+
+
+def test_propose_prints_the_targets_intervals_now_and_after_each_pick(ranked,
+                                                                      cli_posterior_path):
+    """Issue 11, build item 6: per pick, the target's optimal lr and batch as median [90%
+    interval] now -> the expected 90% interval after, in natural units."""
+    from bayes_scaling.present.plots_common import fmt_value
+
+    now = ranked.attrs["target_now"]
+    picks = ranked[ranked["selected"]].drop_duplicates("group")
+    result = run_main("propose", cli_posterior_path, *PROPOSE, *FAST_FLAGS)
+    assert result.returncode == 0, result.stderr
+    table = result.stdout.split("picked, in selection order")[1].split("next best:")[0]
+    rows = [line for line in table.strip().splitlines()[2:] if line.strip()]
+    assert len(rows) == len(picks)
+    f = lambda x: fmt_value(x, 2)  # noqa: E731
+    for row, (_, pick) in zip(rows, picks.iterrows(), strict=True):
+        for q in ("lr", "batch"):
+            lo, hi, median = pick[f"{q}_lo90_after"], pick[f"{q}_hi90_after"], now[q]["median"]
+            assert lo < median < hi
+            assert np.log(hi / lo) == pytest.approx(pick[f"{q}_width90_after"])
+            shown = (f"{f(median)} [{f(now[q]['lo90'])}, {f(now[q]['hi90'])}] -> "
+                     f"[{f(lo)}, {f(hi)}]")
+            assert shown in row, (shown, row)
+    assert 5e-5 < now["lr"]["median"] < 1e-2 and 1e4 < now["batch"]["median"] < 1e8
 
 
 @pytest.mark.xfail(strict=True, reason="issue 11 (still): the proposals figure puts its "

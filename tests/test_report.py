@@ -3,6 +3,7 @@ references, and the same numbers as the predictions it shows; the planning pipel
 it and the one rule for default targets and data mix."""
 
 import base64
+import html
 import re
 from html.parser import HTMLParser
 
@@ -86,8 +87,41 @@ def test_report_sections_carry_the_numbers(report):
     summary = report["prediction"].summary.set_index(["target", "quantity"])
     lr = summary.loc[(0, "lr_opt"), "median"]
     assert f"peak lr <b>{fmt_value(lr)}</b>" in page
-    picks = report["proposals"][report["proposals"]["selected"]]["group"].nunique()
-    assert page.count("<li>") >= picks
+    picks = report["proposals"][report["proposals"]["selected"]]
+    for group in picks["group"].unique():  # one row per pick, as `propose` prints them
+        assert page.count(f"<td>{html.escape(group)}</td>") == 1, group
+    assert html.escape(report["proposals"].attrs["score_label"]) in page
+
+
+def test_report_lists_one_row_per_pick_as_propose_prints_them(cli_posterior_path):
+    """d08d91e's page listed the top runs, one row per run with the group's rank and gain
+    repeated; now the picks and the next best groups, one row each, in `propose`'s format
+    (its runs counted, the target's intervals now -> after)."""
+    import warnings
+
+    from bayes_scaling.design.propose import propose
+    from bayes_scaling.model.fit import load_posterior
+    from bayes_scaling.present.text import proposal_groups
+
+    posterior = load_posterior(cli_posterior_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ranked = propose(posterior, {"arch": "dense", "data_mix": "web", "n_params": 4e9,
+                                     "n_tokens": 8e10}, k=3, seed=5, n_draws=200, n_outcomes=8)
+    picks = ranked[ranked["selected"]]
+    assert picks["group"].nunique() >= 1 and (picks.groupby("group").size() > 1).any()
+    page = render_report(posterior, proposals=ranked)
+    section = page.split('<section id="proposals">')[1].split("</section>")[0]
+    tables = section.split("<table")[1:]
+    assert len(tables) == 2  # the picks, then the next best groups
+    rows = tables[0].split("<tbody>")[1].count("<tr>")
+    assert rows == picks["group"].nunique()
+    for group, runs in zip(*[proposal_groups(picks)[c] for c in ("group", "runs")],
+                           strict=True):
+        assert section.count(f"<td>{html.escape(group)}</td>") == 1, group
+        assert f"<td>{runs}</td>" in tables[0]
+    assert "lr_opt 90%: now -&gt; after" in tables[0] and "batch_opt 90%" in tables[1]
+    assert html.escape(ranked.attrs["score_label"]) in section
 
 
 def test_report_file_is_written(report):

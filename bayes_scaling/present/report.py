@@ -26,8 +26,9 @@ from bayes_scaling.model.fit import diagnose, posterior_runs
 from bayes_scaling.predict.predict import Prediction
 from bayes_scaling.present.pipeline import Plan, plan
 from bayes_scaling.present.plots_common import fmt_sci, fmt_value
-from bayes_scaling.present.plots_target import pick_lines, target_label
+from bayes_scaling.present.plots_target import target_label
 from bayes_scaling.present.summary import law_table
+from bayes_scaling.present.text import proposal_groups
 
 CAPTIONS = {
     "laws": "Optimal peak learning rate (top) and batch size (bottom) against N and against D, "
@@ -44,8 +45,8 @@ CAPTIONS = {
               "the optimal loss (weight decay at its best for that lr and batch). The star is "
               "the safest choice; the published laws' choices are marked with their regret.",
     "proposals": "The (N, D) plane: the fitted data cells, candidate cells coloured by their best "
-                 "expected information gain per FLOP about the target's optimum, the selected "
-                 "next runs (numbered in pick order) and the target.",
+                 "score (the objective's, named on the colour bar), the selected next runs "
+                 "(numbered in pick order, listed below the plane) and the target.",
     "landscapes": "Each cell's runs over (lr, batch), coloured by their loss above the cell's best "
                   "run; open circles are above the fit window and crosses diverged (both enter "
                   "the fit as censored). Contours: the fitted bowl (posterior median of the loss "
@@ -203,27 +204,28 @@ def _prediction_section(prediction: Prediction, regret: xr.Dataset | None,
 
 
 def _proposals_section(proposals: pd.DataFrame, figures: dict, n_rows: int = 12) -> str:
+    """The verdict, the picks (one row per pick, in selection order) and the next best
+    groups, in the table format of ``propose`` (:func:`~.text.proposal_groups`)."""
     picks = proposals[proposals["selected"]]
-    order = {g: i for i, g in enumerate(picks["group"].drop_duplicates(), start=1)}
-    picks = picks.assign(order=picks["group"].map(order))
+    rest = proposals[~proposals["selected"] & proposals["score"].notna()]
+    rest = rest[rest["group"].isin(rest["group"].drop_duplicates().head(n_rows))]
     spent = proposals.attrs.get("spent_flops")
     verdict = proposals.attrs.get("verdict")
     body = f"<p><b>{html.escape(verdict)}</b></p>" if verdict else ""
-    body += "<p>Selected next runs, in pick order (each later pick assumes a simulated outcome "
-    body += "of the earlier ones):</p><ol>" + "".join(
-        f"<li>{html.escape(line.split('. ', 1)[1])}</li>" for line in pick_lines(picks))
-    body += "</ol>"
+    body += ("<p>Each row is a group of runs done together (a mini-sweep of one cell, or one "
+             f"run). score: {html.escape(proposals.attrs.get('score_label', 'score'))}; "
+             "value_flops: the target compute that would buy as much loss as the group's "
+             "expected drop of the target's regret; lr_opt and batch_opt (tokens): the target's "
+             "median [90% interval] now -> its expected 90% interval after the group (and the "
+             "earlier picks), centred on today's median.</p>")
+    if len(picks):
+        body += ("<p>Selected next runs, in pick order (each later pick assumes a simulated "
+                 "outcome of the earlier ones):</p>" + _table(proposal_groups(picks)))
     if spent:
         body += f"<p>Total cost of the picks: {fmt_sci(spent)} FLOPs (6ND).</p>"
-    cols = [c for c in ("rank", "selected", "arch", "data_mix", "n_params", "n_tokens", "lr",
-                        "batch_tokens", "weight_decay", "cost_flops", "score", "value_flops",
-                        "worth_running", "eig_nats", "new_cell", "scored_by") if c in proposals]
-    score = ("value per FLOP: the target compute that would buy as much loss as the run's "
-             "expected drop of the target's regret, per FLOP of the run"
-             if proposals.attrs.get("objective", "value") == "value"
-             else "expected information gain about the target's optimum, nats per FLOP")
-    body += (f"<p>Top {n_rows} candidate runs by rank (score: {score}):</p>"
-             + _table(proposals[cols].head(n_rows)))
+    if len(rest):
+        body += (f"<p>Next best {rest['group'].nunique()} candidate groups, by rank:</p>"
+                 + _table(proposal_groups(rest)))
     if "proposals" in figures:
         body += _img("proposals", figures["proposals"])
     return _section("proposals", "Next runs to do", body)

@@ -129,7 +129,7 @@ def max_batch_text(mb: dict) -> str:
 
 def propose_records(frame: pd.DataFrame) -> list[dict]:
     """Rows of a ranked proposal table as JSON-ready dicts (the shown columns only)."""
-    cols = [c for c in frame.columns if c in PROPOSE_COLUMNS or "_width90_" in c]
+    cols = [c for c in frame.columns if c in PROPOSE_COLUMNS or "90_" in c]
     return [{k: (finite(v) if isinstance(v, float) else v.item() if hasattr(v, "item") else v)
              for k, v in row.items()} for row in frame[cols].to_dict(orient="records")]
 
@@ -143,6 +143,8 @@ def propose_result(ranked: pd.DataFrame, target: dict, k: int, budget_flops: flo
     return {"target": target, "budget_flops": budget_flops,
             "spent_flops": ranked.attrs["spent_flops"], "k": k,
             "objective": ranked.attrs["objective"],
+            "score_label": ranked.attrs.get("score_label"),
+            "target_now": ranked.attrs.get("target_now"),
             "regret_before_pct": finite(ranked.attrs["regret_before_pct"]),
             "regret_after_pct": finite(ranked.attrs["regret_after_pct"]),
             "verdict": ranked.attrs["verdict"],
@@ -156,35 +158,65 @@ def _span(values: pd.Series) -> str:
     return f"{lo:.3g}" if lo == hi else f"{lo:.3g}..{hi:.3g}"
 
 
+INTERVAL_COLUMNS = {"lr": "lr_opt 90%: now -> after", "batch": "batch_opt 90%: now -> after"}
+"""The target quantity (a ``dims`` name of the proposal table) -> the column of
+:func:`proposal_groups` with its 90% interval now and after the group."""
+
+
+def _change(now: dict, lo_after: float, hi_after: float) -> str:
+    """'8.5e-4 [6.4e-4, 1.1e-3] -> [7e-4, 1e-3]': the median and 90% interval now, and the
+    expected interval after (see :func:`bayes_scaling.design.propose._intervals`)."""
+    from bayes_scaling.present.plots_common import fmt_value  # local: loads matplotlib
+
+    f = lambda x: fmt_value(x, 2)  # noqa: E731
+    return (f"{f(now['median'])} [{f(now['lo90'])}, {f(now['hi90'])}] -> "
+            f"[{f(lo_after)}, {f(hi_after)}]")
+
+
 def proposal_groups(ranked: pd.DataFrame) -> pd.DataFrame:
     """One row per candidate group, in rank order: where (arch, N, D), how many runs, their
-    lr and batch spans, the group's cost, value, regret after and widths after."""
+    lr and batch spans, the group's cost, score, value, regret after, information gain, and
+    the target's optimal lr and batch (tokens) now -> after the group: median [90% interval]
+    now -> the expected 90% interval after (normal on the log scale, centred on today's
+    median: ``ranked.attrs["target_now"]`` and the ``{q}_lo90_after``, ``{q}_hi90_after``
+    columns of :func:`bayes_scaling.design.propose.propose`). A later pick's "after" is after
+    it and the earlier picks."""
+    now = ranked.attrs.get("target_now") or {}
     rows = []
     for group, g in ranked.groupby("group", sort=False):
         first = g.iloc[0]
         row = {"rank": first["rank"], "group": group, "N": f"{first['n_params']:.3g}",
                "D": f"{first['n_tokens']:.3g}", "runs": len(g), "lr": _span(g["lr"]),
                "batch_tokens": _span(g["batch_tokens"]), "cost_flops": first["group_cost_flops"]}
-        for c in ("value_flops", "worth_running", "regret_after_pct", "eig_nats",
-                  "lr_width90_after", "batch_width90_after"):
+        for c in ("score", "value_flops", "worth_running", "regret_after_pct", "eig_nats"):
             if c in g:
                 row[c] = first[c]
+        for q, name in INTERVAL_COLUMNS.items():
+            lo, hi = first.get(f"{q}_lo90_after", np.nan), first.get(f"{q}_hi90_after", np.nan)
+            if q in now and np.isfinite(lo) and np.isfinite(hi):
+                row[name] = _change(now[q], lo, hi)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def groups_text(ranked: pd.DataFrame) -> str:
+    """:func:`proposal_groups` as a text table: the header, then one row per group (what
+    ``propose``, ``report`` and ``demo`` print)."""
+    return proposal_groups(ranked).to_string(index=False, float_format=lambda x: f"{x:.4g}",
+                                             na_rep="-")
 
 
 def propose_text(ranked: pd.DataFrame, result: dict, notes: list[str] = ()) -> str:
     """The tables printed by ``bayes-scaling propose``: one row per pick (in selection order)
     and per next-best group, each with its runs' spans."""
     t = result["target"]
-    fmt = lambda x: f"{x:.4g}"  # noqa: E731
-    score = ("value per FLOP" if result["objective"] == "value"
-             else "expected information gain (nats) per FLOP")
     lines = [f"target: {t['arch']} / {t['data_mix']}, N = {t['n_params']:.3g}, "
              f"D = {t['n_tokens']:.3g}; {result['candidates']} candidate groups scored by "
-             f"{score}; value_flops = the target compute that would buy as much loss as the "
-             "group's expected drop of the target's regret; widths: 90% intervals of the "
-             "target's log optimum after the group",
+             f"{result.get('score_label') or 'score'} (the picks first, then by score); "
+             "value_flops = the target compute that would buy as much loss as the group's "
+             "expected drop of the target's regret; lr_opt, "
+             "batch_opt (tokens): the target's median [90% interval] now -> its expected 90% "
+             "interval after the group (and the earlier picks), centred on today's median",
              *[f"note: {n}" for n in notes],
              f"expected regret at the target now: {result['regret_before_pct']:.3g}% of its "
              f"loss", f"verdict: {result['verdict']}"]
@@ -194,10 +226,9 @@ def propose_text(ranked: pd.DataFrame, result: dict, notes: list[str] = ()) -> s
     if not picks.empty:
         budget = "" if result["budget_flops"] is None else f" of {result['budget_flops']:.3g}"
         lines.append(f"\npicked, in selection order ({result['spent_flops']:.3g}{budget} FLOPs):\n"
-                     + proposal_groups(picks).to_string(index=False, float_format=fmt))
+                     + groups_text(picks))
     if not alt.empty:
-        lines.append("\nnext best:\n"
-                     + proposal_groups(alt).to_string(index=False, float_format=fmt))
+        lines.append("\nnext best:\n" + groups_text(alt))
     lines.append("\n(--json lists every run of each group)")
     return "\n".join(lines)
 
@@ -214,15 +245,11 @@ def quantity_table(summary: pd.DataFrame) -> str:
 
 
 def picks_table(proposals: pd.DataFrame) -> str:
-    """The verdict and the selected next runs (rank, where, lr, batch, cost, value) as text."""
-    cols = [c for c in ("rank", "arch", "data_mix", "n_params", "n_tokens", "lr",
-                        "batch_tokens", "cost_flops", "value_flops", "eig_nats")
-            if c in proposals]
+    """The verdict and the selected next runs as text, one row per pick in selection order
+    (:func:`groups_text`, as ``propose`` prints them)."""
     picks = proposals[proposals["selected"]]
     verdict = proposals.attrs.get("verdict", "")
-    if picks.empty:
-        return verdict
-    return verdict + "\n" + picks[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}")
+    return verdict if picks.empty else verdict + "\n" + groups_text(picks)
 
 
 def prior_text(table: pd.DataFrame, spec_name: str) -> str:
