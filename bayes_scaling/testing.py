@@ -33,7 +33,7 @@ from pymc.initial_point import make_initial_point_fn
 
 from bayes_scaling.data import Sweep
 from bayes_scaling.data.simulate import default_cells, simulate_sweep
-from bayes_scaling.model.fit import package_posterior
+from bayes_scaling.model.fit import DRAWS_AUTO, package_posterior
 from bayes_scaling.model.graph import build_model, initial_values
 from bayes_scaling.model.inputs import prepare_inputs
 from bayes_scaling.model.spec import Spec, default_spec
@@ -244,5 +244,7 @@ def fake_refit(sweep: Sweep, spec: Spec, seed: int, *,
     :func:`fake_posterior` of ``sweep`` around ``truth``, with the chains and draws of the
     spec's sampler. Module-level, so ``functools.partial(fake_refit, truth=...)`` pickles
     into the check's worker processes."""
+    draws = spec.sampler["draws"]
     return fake_posterior(sweep, truth=truth, chains=spec.sampler["chains"],
-                          draws=spec.sampler["draws"], seed=seed, spec=spec)
+                          draws=DRAWS_AUTO[0] if draws == "auto" else draws, seed=seed,
+                          spec=spec)

@@ -2,7 +2,7 @@
 
 from bayes_scaling.data.identifiability import design_notes, exponent_ridges
 from bayes_scaling.data.simulate import default_cells, simulate_sweep
-from bayes_scaling.model.fit import sampler_adaptation
+from bayes_scaling.model.fit import bowl_unknowns, resolved_sampler, sampler_adaptation
 from bayes_scaling.model.spec import default_spec, spec_from_dict
 
 
@@ -66,3 +66,17 @@ def test_auto_adaptation_is_low_rank_only_where_there_is_a_ridge():
     assert sampler_adaptation(_sweep((1e8, 4e8), (20.0, 80.0)), spec) == "diag"
     fixed = spec_from_dict({"sampler": {"adaptation": "diag"}})
     assert sampler_adaptation(_sweep((1e8, 4e8), (20.0,)), fixed) == "diag"
+
+
+def test_auto_draws_double_where_a_cell_has_fewer_runs_than_bowl_unknowns():
+    assert (bowl_unknowns(2), bowl_unknowns(3)) == (8, 12)
+    spec = default_spec()
+    assert spec.sampler["draws"] == "auto"
+    thin = _sweep((1e8, 4e8), (20.0,))  # 3 lr x 2 batch = 6 runs a cell
+    full = simulate_sweep(1, cells=default_cells(archs=("dense",), mixes=("web",),
+                                                 n_params=(1e8, 4e8), tokens_per_param=(20.0,)),
+                          return_truth=False)
+    assert resolved_sampler(thin, spec)["draws"] == 2000
+    assert resolved_sampler(full, spec)["draws"] == 1000
+    assert resolved_sampler(thin, spec_from_dict({"sampler": {"draws": 300}}))["draws"] == 300
+

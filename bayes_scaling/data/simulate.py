@@ -36,6 +36,8 @@ class ArchTruth:
     l_n: float
     l_d: float
     skew: float = 0.15
+    q_loss: float = 0.0
+    """The loss law's bend in tokens per parameter (:func:`core.loss_bend`); none by default."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,8 @@ def _cell_optima(cells: pd.DataFrame, truth: SimulationTruth,
                           + truth.sigma_cell_tau * rng.standard_normal(k))
     out["log_weight_decay_opt"] = core.log_weight_decay(
         out["log_tau_opt"], out["log_lr_opt"], out["log_batch_opt"], np.log(d))
-    log_loss = (core.law_at(pick("c_loss"), pick("l_n"), pick("l_d"), n, d) + mix[:, 2]
+    log_loss = (core.loss_law_at(pick("c_loss"), pick("l_n"), pick("l_d"), pick("q_loss"),
+                                 n, d) + mix[:, 2]
                 + truth.sigma_cell_loss * rng.standard_normal(k))
     out["loss_opt"] = np.exp(log_loss)
     out["skew"] = pick("skew")

@@ -7,7 +7,8 @@ Sigma the posterior covariance of the target's log optimum (:func:`problem.targe
 run's value is the drop of that figure from before its outcome to the expected posterior
 after it. In compute: the extra FLOPs on the target, spent on more tokens at its size, that
 would lower its optimal loss as much under the fitted loss law
-(d log L* / d log D = l_d): 6 N D (exp(dL / (-l_d L*)) - 1). A run is worth running when
+(its local slope s = d log L* / d log D at the target, :func:`core.loss_slope_d`):
+6 N D (exp(dL / (-s L*)) - 1). A run is worth running when
 that exceeds its own cost.
 """
 
@@ -32,7 +33,7 @@ def regret_pct(p: Problem, w: np.ndarray, cov: np.ndarray) -> np.ndarray:
 
 def compute_equivalent(p: Problem, w: np.ndarray, loss_drop: np.ndarray) -> np.ndarray:
     """Target FLOPs (more tokens at its size) that buy ``loss_drop`` (loss units) under the
-    fitted loss law; NaN where the law does not fall with tokens (l_d >= 0)."""
+    fitted loss law; NaN where the law does not fall with tokens there (s >= 0)."""
     slope = float(w @ p.t_slope_d)
     if slope >= 0:
         return np.full(np.shape(loss_drop), np.nan)

@@ -176,9 +176,11 @@ class Draws:
         """Law (no cell residual) for q in lr, batch, loss (log scale), per draw (S,)."""
         _, e_n, e_d = core.LAWS[q]
         sd = "sd_arch_loss_exponent" if q == "loss" else "sd_arch_exponent"
-        return core.law_at(self.intercept(INTERCEPTS[q], arch, mix),
-                           self.by_arch(e_n, arch, sd), self.by_arch(e_d, arch, sd),
-                           n_params, n_tokens)
+        args = (self.intercept(INTERCEPTS[q], arch, mix), self.by_arch(e_n, arch, sd),
+                self.by_arch(e_d, arch, sd))
+        if q == "loss" and "q_loss" in self.post:
+            return core.loss_law_at(*args, self.get("q_loss"), n_params, n_tokens)
+        return core.law_at(*args, n_params, n_tokens)
 
     def tau_mean(self, n_params: float, n_tokens: float) -> np.ndarray:
         """log tau* law per draw (S,)."""

@@ -107,7 +107,9 @@ def _add_fit_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, default=None,
                    help="model spec TOML (default: the built-in models/default.toml)")
     p.add_argument("--out", type=Path, required=True, help="posterior file (.nc)")
-    p.add_argument("--draws", type=int, default=None, help="draws per chain (spec default)")
+    p.add_argument("--draws", type=int, default=None,
+                   help="draws per chain (default: the spec's; 'auto' = 1000, or 2000 when a "
+                        "cell has fewer runs in the window than bowl unknowns)")
     p.add_argument("--tune", type=int, default=None, help="tuning steps per chain")
     p.add_argument("--chains", type=int, default=None, help="chains")
     p.add_argument("--seed", type=int, default=0, help="random seed (results reproducible)")
@@ -175,8 +177,8 @@ def _add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=defaults.DEMO_OUT, help="output folder")
     p.add_argument("--seed", type=int, default=0, help="seed of everything random")
     p.add_argument("--draws", type=int, default=None,
-                   help="draws per chain (default: the spec's 1000); tuning steps follow "
-                        "unless --tune is given")
+                   help="draws per chain (default: the spec's auto, 1000 here); tuning "
+                        "steps follow unless --tune is given")
     p.add_argument("--tune", type=int, default=None, help="tuning steps per chain")
     p.add_argument("--chains", type=int, default=None, help="chains (default: the spec's 4)")
     p.add_argument("-k", "--k", dest="k", type=count, default=defaults.K_REPORT,

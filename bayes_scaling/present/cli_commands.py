@@ -90,7 +90,7 @@ def run_simulate(args: argparse.Namespace) -> int:
 def run_fit(args: argparse.Namespace) -> int:
     check_output_file(args.out)
 
-    from bayes_scaling.model.fit import diagnose, fit, sampler_adaptation, save_posterior
+    from bayes_scaling.model.fit import diagnose, fit, resolved_sampler, save_posterior
     from bayes_scaling.model.spec import load_spec, with_sampler
     from bayes_scaling.present.summary import format_law_table, law_table
 
@@ -98,8 +98,7 @@ def run_fit(args: argparse.Namespace) -> int:
                         chains=args.chains)
     sweep = _read_sweeps(args, spec.archs or None)
     _say("\n".join(_sweep_lines(sweep, spec.window)))
-    used = {**spec.sampler, "adaptation": sampler_adaptation(sweep, spec)}
-    _say(f"model: {spec.name} ({spec.source}); sampler {used}")
+    _say(f"model: {spec.name} ({spec.source}); sampler {resolved_sampler(sweep, spec)}")
     posterior = fit(sweep, spec, seed=args.seed, progressbar=not args.quiet)
     path = save_posterior(posterior, args.out)
     print(f"\nlaw parameters (natural logs; intercepts at N = 1e9, D = 1e11, TPP = 20; "
