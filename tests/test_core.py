@@ -136,6 +136,18 @@ def test_log_tau_opt_hand_computed():
     assert core.tau_at(-1.5, -0.5, 1e9, 2e10) == pytest.approx(-1.5)
 
 
+def test_loss_law_bend_hand_computed():
+    # zero at the reference scale (TPP 100), q ((ln 1)^2 - (ln 5)^2) at TPP_REF = 20
+    assert core.loss_law_at(0.7, -0.05, -0.05, 0.004, core.N_REF, core.D_REF) == pytest.approx(0.7)
+    at_20 = core.loss_law_at(0.7, -0.05, -0.05, 0.004, core.N_REF, 20 * core.N_REF)
+    assert at_20 == pytest.approx(0.7 - 0.05 * math.log(0.2) - 0.004 * math.log(5.0) ** 2)
+    # the local D-slope is the derivative of the law in log D at fixed N
+    n, d, h = 3e8, 4e11, 1e-5
+    numeric = (core.loss_law_at(0.7, -0.05, -0.05, 0.004, n, d * math.exp(h))
+               - core.loss_law_at(0.7, -0.05, -0.05, 0.004, n, d * math.exp(-h))) / (2 * h)
+    assert core.loss_slope_d(-0.05, 0.004, n, d) == pytest.approx(numeric, rel=1e-6)
+
+
 def test_log_helpers_vectorise():
     n = np.array([1e8, 1e9, 1e10])
     d = np.array([[1e10], [1e11]])
