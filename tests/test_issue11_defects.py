@@ -55,8 +55,7 @@ def one_error_line(result: subprocess.CompletedProcess) -> str:
 
 @pytest.fixture(scope="module")
 def ranked(cli_posterior_path) -> pd.DataFrame:
-    """propose() on the CLI's fake posterior (dense + MoE), -k 3: its picks include
-    mini-sweeps of 2 and 3 runs."""
+    """propose() on the CLI's fake posterior (dense + MoE), -k 3, by value (the default)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return propose(load_posterior(cli_posterior_path), TARGET, **FAST)
@@ -154,14 +153,19 @@ def test_predict_notes_a_target_far_beyond_the_data(cli_posterior_path):
 
 
 # ----------------------------------------------------------------------------- proposals
-def test_propose_prints_one_row_per_pick_in_selection_order(ranked, cli_posterior_path):
+def test_propose_prints_one_row_per_pick_in_selection_order(cli_posterior_path):
     """-k 3 printed 8 or 17 rows at d08d91e (one per run of each picked mini-sweep, rank 1
-    repeated on each): now one row per picked group, with its number of runs."""
+    repeated on each): now one row per picked group, with its number of runs. By total
+    information gain, which picks mini-sweeps (by value per FLOP, single runs may win)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ranked = propose(load_posterior(cli_posterior_path), TARGET, objective="total", **FAST)
     picks = ranked[ranked["selected"]]
     groups = list(picks["group"].drop_duplicates())
     sizes = picks.groupby("group").size()
     assert 1 <= len(groups) <= 3 and sizes.max() > 1  # a mini-sweep among the picks
-    result = run_main("propose", cli_posterior_path, *PROPOSE, *FAST_FLAGS)
+    result = run_main("propose", cli_posterior_path, *PROPOSE, *FAST_FLAGS, "--objective",
+                      "total")
     assert result.returncode == 0, result.stderr
     table = result.stdout.split("picked, in selection order")[1].split("next best:")[0]
     rows = [line.split() for line in table.strip().splitlines()[2:] if line.strip()]
