@@ -3,9 +3,7 @@ their fix lives: test_reading, test_reading_cli, test_warnings, test_posterior_f
 test_diagnose, test_api, test_cli_propose, test_report_propose_selection, ...).
 
 No sampling here: fake posteriors (bayes_scaling.testing.fake_posterior), the toy posterior
-of test_design, and ``fit`` replaced by a stub where only its header is tested. The tests
-marked xfail (strict) describe defects the issue measured that are still there; each one
-passes, and so fails the suite, once its defect is fixed: then drop the mark.
+of test_design, and ``fit`` replaced by a stub where only its header is tested.
 """
 
 from __future__ import annotations
@@ -301,13 +299,11 @@ def test_propose_prints_the_targets_intervals_now_and_after_each_pick(ranked,
     assert 5e-5 < now["lr"]["median"] < 1e-2 and 1e4 < now["batch"]["median"] < 1e8
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 (still): the proposals figure puts its "
-                   "legend in the upper left and the pick list in the lower right of the "
-                   "axes, over any pick there (present/plots_target.py plot_proposals)")
 def test_proposals_figure_legend_and_pick_list_leave_the_picks_visible(ranked,
                                                                         cli_posterior_path):
-    """The picks of -k 3 (the third sits under the pick list) and a pool's over-trained
-    small run (N = 5e7, D = 1e11: the upper left corner, under the legend)."""
+    """The picks of -k 3 (at d08d91e the third sat under the pick list) and a pool's
+    over-trained small run (N = 5e7, D = 1e11: the upper left corner, under d08d91e's
+    legend); picks at one (N, D) share one circle."""
     from bayes_scaling.present.plots_common import close
     from bayes_scaling.present.plots_target import plot_proposals
 
@@ -325,7 +321,10 @@ def test_proposals_figure_legend_and_pick_list_leave_the_picks_visible(ranked,
         spots = [xy for c in ax.collections
                  if c.get_label() in ("proposed next runs (pick order)", "_pick")
                  for xy in ax.transData.transform(c.get_offsets())]
-        assert len(spots) >= 4 and numbers
+        picked = proposals[proposals["selected"]]
+        places = {(round(np.log10(n), 3), round(np.log10(d), 3))
+                  for n, d in zip(picked["n_params"], picked["n_tokens"], strict=True)}
+        assert len(spots) == len(places) >= 2 and numbers  # one circle per place
         hidden = [f"pick at {xy.round()}" for xy in spots for box in covers
                   if box.contains(*xy)]
         hidden += [f"number {t.get_text()!r}" for t in numbers for box in covers

@@ -171,3 +171,32 @@ def test_number_formats():
     assert fmt_sci(7e9) == "7e9" and fmt_sci(2.146e8) == "2.15e8" and fmt_sci(0.002) == "2e-3"
     assert [fmt_value(x) for x in (0, 1.7712, 0.0712, 0.00106, 7.67e6)] == [
         "0", "1.77", "0.0712", "1.06e-3", "7.67e6"]
+
+
+def test_proposals_figure_labels_one_spot_once_and_names_the_objectives_score(pieces):
+    """Picks at N = 5e7 and 49999999.99999998 (one cell computed two ways) are one spot with
+    one label; the colour bar names the score of the objective used, not always EIG per
+    FLOP."""
+    import pandas as pd
+
+    proposals = pieces["proposals"]
+    one = proposals.iloc[[0]]
+    extra = pd.concat([one.assign(group="a", n_params=5e7, n_tokens=1e11, selected=True),
+                       one.assign(group="b", n_params=49999999.99999998,
+                                  n_tokens=99999999999.99998, selected=True)])
+    both = pd.concat([proposals.assign(selected=False), extra], ignore_index=True)
+    both["score"] = np.geomspace(0.1, 10.0, len(both))  # colours whatever the fixture scored
+    for objective, label in (("value", "value per FLOP"), ("total", "information gain (nats)")):
+        both.attrs = {**proposals.attrs, "objective": objective,
+                      "score_label": f"the {label}"}
+        fig = plot_proposals(pieces["posterior"], both)
+        try:
+            ax = fig.axes[0]
+            circles = [c for c in ax.collections
+                       if c.get_label() in ("proposed next runs (pick order)", "_pick")]
+            assert len(circles) == 1
+            assert [t.get_text() for t in ax.texts if "\n" not in t.get_text()] == ["1, 2"]
+            bar = next(a for a in fig.axes if a.get_label() == "<colorbar>")
+            assert bar.get_ylabel() == f"best score: the {label}"
+        finally:
+            close(fig)

@@ -8,8 +8,10 @@ import json
 import numpy as np
 import pandas as pd
 import xarray as xr
+from matplotlib.axes import Axes
 from matplotlib.colors import BoundaryNorm, LogNorm
 from matplotlib.figure import Figure
+from matplotlib.transforms import ScaledTranslation, Transform
 
 from bayes_scaling.model import laws
 from bayes_scaling.model.fit import posterior_cells
@@ -211,13 +213,36 @@ def pick_lines(picks: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _spots(frame: pd.DataFrame) -> pd.Series:
+    """One key per (N, D) spot: the rounded log10 values (5e7 and 49999999.99999998, the
+    same cell computed two ways, are one spot)."""
+    return (np.round(np.log10(frame["n_params"].astype(float)), 3).astype(str) + "/"
+            + np.round(np.log10(frame["n_tokens"].astype(float)), 3).astype(str))
+
+
+def _below_axes(ax: Axes, pad_pt: float = 6.0) -> Transform:
+    """Axes coordinates shifted down by the x axis' tick labels and label (measured once:
+    they are fixed sizes in points), so that (0, 0) is just below the x label wherever the
+    layout puts the axes."""
+    fig = ax.get_figure()
+    renderer = fig.canvas.get_renderer()
+    below = (ax.get_window_extent(renderer).y0 - ax.xaxis.get_tightbbox(renderer).y0) / fig.dpi
+    return ax.transAxes + ScaledTranslation(0, -(below + pad_pt / 72), fig.dpi_scale_trans)
+
+
 def plot_proposals(posterior: xr.DataTree, proposals: pd.DataFrame,
                    targets: pd.DataFrame | None = None, *, top: int | None = None) -> Figure:
     """The (N, D) plane: the fitted data cells, the candidate cells coloured by their best
-    score (expected information gain per FLOP), the selected next runs numbered in pick
-    order, the target(s), and lines of constant tokens per parameter and compute."""
+    score (the objective's, ``proposals.attrs["score_label"]``), the selected next runs
+    numbered in pick order, the target(s), and lines of constant tokens per parameter and
+    compute. The legend and the list of picks sit below the plane, never over a pick."""
     cells = posterior_cells(posterior)
-    fig, axes = new_figure(1, 1, 7.2, 5.4)
+    picks = proposals[proposals["selected"]]
+    order = {g: i for i, g in enumerate(picks["group"].drop_duplicates(), start=1)}
+    if top is not None:
+        order = {g: i for g, i in order.items() if i <= top}
+    n_entries = len({(a, m) for a, m in zip(cells["arch"], cells["data_mix"], strict=True)}) + 5
+    fig, axes = new_figure(1, 1, 7.2, 5.4 + 0.17 * np.ceil(n_entries / 2) + 0.14 * len(order))
     ax = axes[0, 0]
     groups = sorted({(a, m) for a, m in zip(cells["arch"], cells["data_mix"], strict=True)})
     colours = group_colours(groups)
@@ -228,19 +253,18 @@ def plot_proposals(posterior: xr.DataTree, proposals: pd.DataFrame,
                    edgecolors=colours[(arch, mix)], linewidths=1.5, zorder=3,
                    label=f"data cells: {group_label(arch, mix)}")
     scored = proposals[np.isfinite(proposals["score"])]
-    best = scored.groupby(["n_params", "n_tokens"], as_index=False)["score"].max()
+    best = scored.assign(spot=_spots(scored)).groupby("spot", sort=False).agg(
+        n_params=("n_params", "first"), n_tokens=("n_tokens", "first"), score=("score", "max"))
     if len(best):
         sc = ax.scatter(best["n_params"], best["n_tokens"], c=best["score"], s=22,
                         cmap="viridis", norm=LogNorm(), zorder=2, marker="D",
                         label="candidate cells (colour: best score)")
-        fig.colorbar(sc, ax=ax, label="best expected information gain per FLOP (nats/FLOP)")
-    picks = proposals[proposals["selected"]]
-    order = {g: i for i, g in enumerate(picks["group"].drop_duplicates(), start=1)}
-    if top is not None:
-        order = {g: i for g, i in order.items() if i <= top}
+        label = proposals.attrs.get("score_label", "score")
+        fig.colorbar(sc, ax=ax, label=f"best score: {label}")
     picks = picks[picks["group"].isin(order)].assign(order=lambda f: f["group"].map(order))
-    spots = picks.groupby(["n_params", "n_tokens"], sort=False)["order"].apply(
-        lambda o: ", ".join(map(str, sorted(set(o))))).reset_index()
+    spots = picks.assign(spot=_spots(picks)).groupby("spot", sort=False).agg(
+        n_params=("n_params", "first"), n_tokens=("n_tokens", "first"),
+        order=("order", lambda o: ", ".join(map(str, sorted(set(o)))))).reset_index(drop=True)
     log_x, log_y = np.log(spots["n_params"]), np.log(spots["n_tokens"])
     for i, row in spots.iterrows():
         # label each spot on the side facing away from the other picks
@@ -253,11 +277,6 @@ def plot_proposals(posterior: xr.DataTree, proposals: pd.DataFrame,
                     textcoords="offset points", xytext=(12 * dx, 10 * dy),
                     ha="left" if dx > 0 else "right", va="bottom" if dy > 0 else "top",
                     color="tab:red", fontweight="bold")
-    if len(picks):
-        ax.text(0.99, 0.01, "\n".join(pick_lines(picks)), transform=ax.transAxes, ha="right",
-                multialignment="left",
-                va="bottom", fontsize=7, family="monospace",
-                bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "0.7"})
     if targets is not None:
         ax.scatter(targets["n_params"], targets["n_tokens"], marker="*", s=260, color="gold",
                    edgecolors="black", zorder=5, label="target run")
@@ -283,5 +302,12 @@ def plot_proposals(posterior: xr.DataTree, proposals: pd.DataFrame,
     where = f" for {target_label(target)}" if target else ""
     ax.set(xlabel=LABELS["n_params"], ylabel=LABELS["n_tokens"],
            title=f"Proposed next runs{where}")
-    ax.legend(fontsize=7, loc="upper left")
+    below = _below_axes(ax)
+    legend = ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, 0),
+                       bbox_transform=below, borderaxespad=0, ncol=2)
+    if len(picks):  # under the legend (its height is fixed in points, like the x label's)
+        drop = legend.get_window_extent(fig.canvas.get_renderer()).height / fig.dpi + 8 / 72
+        ax.text(0, 0, "\n".join(pick_lines(picks)), ha="left", va="top", fontsize=7,
+                transform=below + ScaledTranslation(0, -drop, fig.dpi_scale_trans),
+                family="monospace")
     return fig
