@@ -218,6 +218,11 @@ DRAWS_AUTO = (1000, 2000)
 """``draws = "auto"``: per chain, and where some cell is thin in runs (:func:`thin_cells`)."""
 
 
+TARGET_ACCEPT_AUTO = {"cells": 10, "few": 0.98, "many": 0.95}
+"""``target_accept = "auto"``: ``few`` below ``cells`` cells (their hierarchical scales are
+barely identified: single divergent transitions at 0.95), ``many`` otherwise."""
+
+
 def bowl_unknowns(k: int) -> int:
     """What a cell's runs would have to pin down alone in a k-dimensional bowl: L*, the
     optimum (k), the full curvature (k(k+1)/2), the lr skew and the noise."""
@@ -234,12 +239,16 @@ def thin_cells(inputs: ModelInputs) -> int:
 
 def resolved_sampler(sweep: Sweep, spec: Spec, inputs: ModelInputs | None = None) -> dict:
     """The spec's sampler settings with ``auto`` resolved for this sweep: the adaptation
-    (:func:`sampler_adaptation`) and the draws (:data:`DRAWS_AUTO`: sweeps with a thin cell
-    mixed slowly, R-hat 1.011-1.012 and bulk ESS 360-368 at 1,000 draws on a 12-run sweep)."""
+    (:func:`sampler_adaptation`), the target acceptance (:data:`TARGET_ACCEPT_AUTO`) and the
+    draws (:data:`DRAWS_AUTO`: sweeps with a thin cell mixed slowly, R-hat 1.011-1.012 and
+    bulk ESS 360-368 at 1,000 draws on a 12-run sweep)."""
     out = {**spec.sampler, "adaptation": sampler_adaptation(sweep, spec)}
     if out["draws"] == "auto":
         inputs = inputs or prepare_inputs(sweep, window=spec.window)
         out["draws"] = DRAWS_AUTO[1] if thin_cells(inputs) else DRAWS_AUTO[0]
+    if out["target_accept"] == "auto":
+        few = sweep.runs["cell"].nunique() < TARGET_ACCEPT_AUTO["cells"]
+        out["target_accept"] = TARGET_ACCEPT_AUTO["few" if few else "many"]
     return out
 
 

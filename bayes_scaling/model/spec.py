@@ -170,8 +170,9 @@ def _build(raw: dict[str, Any], source: str) -> Spec:
                "must be a positive integer")
     _check(smp["draws"] == "auto" or (isinstance(smp["draws"], int) and smp["draws"] >= 1),
            source, "sampler.draws", "must be a positive integer or 'auto'")
-    _check(isinstance(smp["target_accept"], float) and 0.5 <= smp["target_accept"] < 1, source,
-           "sampler.target_accept", "must be in [0.5, 1)")
+    _check(smp["target_accept"] == "auto" or (isinstance(smp["target_accept"], float)
+                                               and 0.5 <= smp["target_accept"] < 1),
+           source, "sampler.target_accept", "must be in [0.5, 1) or 'auto'")
     _check(smp["adaptation"] in ADAPTATIONS, source, "sampler.adaptation",
            "must be 'auto', 'low_rank' or 'diag'")
     for section, keys in (("data", ("allow_unseen_arch",)), ("bowl", ("skew",)),
