@@ -87,3 +87,19 @@ def test_predict_max_regret_cli(fake_post, run_cli, tmp_path):
     assert "largest safe batch (expected regret <= 0.5%, lr re-optimised)" in text.stdout
     bad = run_cli(*args[:-1], "0%")
     assert bad.returncode == 2 and "positive percentage" in bad.stderr
+
+
+def test_predict_max_regret_writes_its_figure_and_checks_the_path_first(fake_post, run_cli,
+                                                                         tmp_path):
+    from bayes_scaling.model.fit import save_posterior
+
+    path = save_posterior(fake_post, tmp_path / "post.nc")
+    args = ("predict", path, "--params", "150M", "--tokens", "15B", "--arch", "dense",
+            "--mix", "web")
+    out = run_cli(*args, "--max-regret", "0.5%", "--figure", tmp_path / "batch.png")
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "batch.png").stat().st_size > 1000 and "figure ->" in out.stderr
+    alone = run_cli(*args, "--figure", tmp_path / "b2.png")
+    assert alone.returncode == 2 and "give --max-regret too" in alone.stderr
+    kind = run_cli(*args, "--max-regret", "0.5%", "--figure", tmp_path / "b.txt")
+    assert kind.returncode == 2 and "give a .png or .svg or .pdf file" in kind.stderr

@@ -134,6 +134,8 @@ def _add_predict_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-regret", type=percent, default=None, metavar="PCT",
                    help="also the largest batch whose expected regret (lr re-optimised) stays "
                         "within PCT percent of the loss, e.g. 0.1%% or 0.1")
+    p.add_argument("--figure", type=Path, default=None, metavar="FILE",
+                   help="with --max-regret: the regret-against-batch figure (.png, .svg, .pdf)")
     p.add_argument("--seed", type=int, default=0, help="seed of the new cell's draws")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 

@@ -131,8 +131,20 @@ def _advice(diagnostics, sweep: Sweep) -> str:
     return "; ".join(tips) or "rerun with more --tune/--draws"
 
 
+def check_output_kind(option: str, out: Path, suffixes: tuple[str, ...]) -> None:
+    """An output file of an allowed kind whose folder is writable (checked before the work)."""
+    if out.suffix.lower() not in suffixes:
+        raise BayesScalingError(f"{option} {out}: give a {' or '.join(suffixes)} file")
+    check_output_file(out, option)
+
+
 def run_predict(args: argparse.Namespace) -> int:
     check_batch(args.batch_tokens, args.seq_len)
+    if args.figure is not None:
+        if args.max_regret is None:
+            raise BayesScalingError("predict --figure draws the regret-against-batch figure "
+                                    "of --max-regret: give --max-regret too")
+        check_output_kind("--figure", args.figure, FIGURE_SUFFIXES)
 
     from bayes_scaling.model.fit import load_posterior
     from bayes_scaling.predict.targets import (
@@ -153,8 +165,18 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.max_regret is not None:
         from bayes_scaling.predict.max_batch import max_safe_batch
 
-        result["max_batch"] = max_safe_batch(posterior, target, args.max_regret,
-                                             seed=args.seed).to_dict()
+        max_batch = max_safe_batch(posterior, target, args.max_regret, seed=args.seed)
+        result["max_batch"] = max_batch.to_dict()
+        if args.figure is not None:
+            from bayes_scaling.present.plots_batch import plot_max_batch
+            from bayes_scaling.present.plots_common import close, save_figure
+
+            fig = plot_max_batch(max_batch, title=f"{args.arch or ''} N = {args.params:.3g}, "
+                                 f"D = {args.tokens:.3g}".strip())
+            saved = save_figure(fig, args.figure.parent, args.figure.stem,
+                                formats=(args.figure.suffix.lower().lstrip("."),))
+            close(fig)
+            print(f"figure -> {saved[0]}", file=sys.stderr)
     print(json.dumps(result, allow_nan=False) if args.json else predict_text(result))
     return 0
 
@@ -231,11 +253,8 @@ def _check_posterior_path(args: argparse.Namespace) -> Path:
                                 "for the prior predictive check of a sweep)")
     for option, out, suffixes in (("--out", args.out, (".csv", ".json")),
                                    ("--figure", args.figure, FIGURE_SUFFIXES)):
-        if out is None:
-            continue
-        if out.suffix.lower() not in suffixes:
-            raise BayesScalingError(f"{option} {out}: give a {' or '.join(suffixes)} file")
-        check_output_file(out, option)
+        if out is not None:
+            check_output_kind(option, out, suffixes)
     return path
 
 
