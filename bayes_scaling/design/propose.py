@@ -333,6 +333,13 @@ def _verdict(p: Problem, path: _Path, rows: dict[int, dict], objective: str) -> 
                 f"{top['eig_nats']:.3g} nats; expected regret at the target {before:.3g}% of "
                 "its loss)")
     scored = [r for r in rows.values() if np.isfinite(r.get("value_flops", np.nan))]
+    slope = float(normalise(np.zeros(p.d.n)) @ p.t_slope_d)
+    if not scored and slope >= 0:
+        return (f"no run can be valued in target compute: under the fitted loss law the "
+                f"target's loss does not fall with more tokens at its size (d log L* / d log D "
+                f"= {slope:.3g}; the law's bend in tokens per parameter turns over beyond the "
+                f"data); rank by information instead (--objective per_flop); expected regret "
+                f"at the target {before:.3g}% of its loss")
     top = max(scored, key=lambda r: r["value_flops"] / r["group_cost_flops"], default=None)
     best = (f"; the best, {top['group']}, is worth {top['value_flops']:.3g} target FLOPs for "
             f"{top['group_cost_flops']:.3g}" if top else "")

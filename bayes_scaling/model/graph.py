@@ -11,8 +11,6 @@ the laws (log tau non-centred where weight decay does not vary), and the observe
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
@@ -103,33 +101,17 @@ def _curvature(spec: Spec, arch_idx: np.ndarray):
     return diag, off
 
 
-def _cell_table(k: int, arch_idx: np.ndarray, opt, diag, off, skew, noise, loss_opt):
-    """Every per-cell quantity a run's likelihood needs, as one (cell, column) matrix, so each
-    likelihood part gathers it with one index (one gather and one scatter in the gradient
-    instead of one per quantity: fewer graph nodes to compile, less time per gradient).
-    Columns: log lr*, log B*[, log wd*], C's diagonal (k), C's off-diagonals, skew, noise, L*."""
-    cols = [opt["lr"], opt["batch"]] + ([opt["weight_decay"]] if k == 3 else [])
-    cols += [diag[:, j] for j in range(k)]
-    cols += [off[arch_idx, p] for p in range(k * (k - 1) // 2)]
-    cols += [pt.zeros(len(arch_idx)) if skew is None else skew[arch_idx], noise[arch_idx],
-             loss_opt]
-    return pt.stack(cols, axis=1)
-
-
-def _bowl_mean_and_noise(k: int, data, table):
-    """Expected loss of every run under its cell's bowl (:func:`core.bowl_loss`), and the
-    run's noise scale, from one gather of the cell table (:func:`_cell_table`)."""
-    per_run = table[data["cell_idx"]]
-    column = itertools.count()
-    take = lambda: per_run[:, next(column)]  # noqa: E731
-    optima = [take() for _ in range(k)]
-    deltas = [data["log_lr"] - optima[0], data["batch_mask"] * (data["log_batch"] - optima[1])]
+def _bowl_mean(k: int, data, opt_idx, diag, off, skew, loss_opt):
+    """Expected loss of every run under its cell's bowl (:func:`core.bowl_loss`)."""
+    c, arch = data["cell_idx"], data["arch_idx"]
+    deltas = [data["log_lr"] - opt_idx["lr"][c],
+              data["batch_mask"] * (data["log_batch"] - opt_idx["batch"][c])]
     if k == 3:
-        deltas.append(data["wd_mask"] * (data["log_wd"] - optima[2]))
-    diag = [take() for _ in range(k)]
-    off = [take() for _ in range(k * (k - 1) // 2)]
-    skew, noise, loss_opt = take(), take(), take()
-    return core.bowl_loss(loss_opt, deltas, diag, off, skew, xp=pt), noise
+        deltas.append(data["wd_mask"] * (data["log_wd"] - opt_idx["weight_decay"][c]))
+    off_run = off[arch]
+    return core.bowl_loss(loss_opt[c], deltas, [diag[c, j] for j in range(k)],
+                          [off_run[:, p] for p in range(k * (k - 1) // 2)],
+                          0.0 if skew is None else skew[arch], xp=pt)
 
 
 def initial_values(inputs: ModelInputs) -> dict[str, np.ndarray]:
@@ -198,18 +180,19 @@ def build_model(inputs: ModelInputs | Sweep, spec: Spec | None = None) -> pm.Mod
         noise = p["noise"].create("noise", dims="arch")
 
         opt = {"lr": log_lr_opt, "batch": log_batch_opt, "weight_decay": log_wd_opt}
-        k = len(inputs.dims)
-        table = _cell_table(k, a, opt, diag, off, skew, noise, loss_opt)
+        run_arch = a[runs["cell_idx"].to_numpy()]
         parts = {"obs": ~runs["censored"].to_numpy(), "cens": runs["censored"].to_numpy()}
         for part, mask in parts.items():
             if not mask.any():
                 continue
             r = runs[mask]
             dim = f"run_{part}"
-            data = {name: pm.Data(f"{name}_{part}", r[name].to_numpy(), dims=dim)
-                    for name in ("log_lr", "log_batch", "log_wd", "wd_mask", "batch_mask")}
+            data = {k: pm.Data(f"{k}_{part}", r[k].to_numpy(), dims=dim)
+                    for k in ("log_lr", "log_batch", "log_wd", "wd_mask", "batch_mask")}
             data["cell_idx"] = pm.Data(f"cell_idx_{part}", r["cell_idx"].to_numpy(), dims=dim)
-            mu, sd = _bowl_mean_and_noise(k, data, table)
+            data["arch_idx"] = run_arch[mask]
+            mu = _bowl_mean(len(inputs.dims), data, opt, diag, off, skew, loss_opt)
+            sd = noise[run_arch[mask]]
             if part == "obs":
                 obs = pm.Data("loss_obs_data", r["loss"].to_numpy(), dims=dim)
                 if spec.likelihood == "student_t":
