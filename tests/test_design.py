@@ -286,3 +286,17 @@ def test_the_selection_removes_a_share_of_the_regret_never_more_than_all(fake_po
     ratio = np.prod(picks["regret_after_pct"] / picks["regret_before_pct"])
     assert after == pytest.approx(before * ratio, rel=1e-9)
     assert 0 < after
+
+
+def test_value_verdict_when_the_loss_law_does_not_fall_with_tokens_at_the_target(toy):
+    """Far beyond the data in tokens per parameter the loss law's bend can turn over: no run
+    can then be valued in target compute, and the verdict says why (not 'nothing is worth
+    running' with no reason)."""
+    post = toy["posterior"].to_dataset()
+    post["q_loss"] = (("chain", "draw"), np.full((1, S), 0.05))
+    bent = xr.DataTree.from_dict({"posterior": post, "cells": toy["cells"].to_dataset()})
+    bent.attrs.update(toy.attrs)
+    far = {**TARGET, "n_tokens": 2e13}  # 2,000 tokens per parameter: slope -0.03 + 0.46 > 0
+    out = propose(bent, far, k=2, seed=0, n_outcomes=8)
+    assert not out["selected"].any()
+    assert out.attrs["verdict"].startswith("no run can be valued in target compute")
