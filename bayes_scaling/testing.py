@@ -33,9 +33,10 @@ from pymc.initial_point import make_initial_point_fn
 
 from bayes_scaling.data import Sweep
 from bayes_scaling.data.simulate import default_cells, simulate_sweep
-from bayes_scaling.model.fit import DRAWS_AUTO, package_posterior
+from bayes_scaling.model.fit import package_posterior
 from bayes_scaling.model.graph import build_model, initial_values
 from bayes_scaling.model.inputs import prepare_inputs
+from bayes_scaling.model.sampler import DRAWS_AUTO
 from bayes_scaling.model.spec import Spec, default_spec
 
 __all__ = ["BackgroundJobs", "execute_notebook", "fake_posterior", "fake_refit", "small_sweep"]

@@ -216,7 +216,7 @@ def test_cli_fit_rejects_a_bad_spec_without_traceback(tiny_sweep, tmp_path, run_
 
 
 def test_progress_bar_is_one_combined_bar_where_the_stats_table_would_cut_its_headings():
-    from bayes_scaling.model.fit import progress_mode
+    from bayes_scaling.model.sampler import progress_mode
 
     assert progress_mode(80) == "combined" and progress_mode(144) == "combined"
     assert progress_mode(145) is True

@@ -2,7 +2,7 @@
 
 from bayes_scaling.data.identifiability import design_notes, exponent_ridges
 from bayes_scaling.data.simulate import default_cells, simulate_sweep
-from bayes_scaling.model.fit import bowl_unknowns, resolved_sampler, sampler_adaptation
+from bayes_scaling.model.sampler import bowl_unknowns, resolved_sampler, sampler_adaptation
 from bayes_scaling.model.spec import default_spec, spec_from_dict
 
 

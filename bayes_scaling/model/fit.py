@@ -11,9 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import numbers
-import os
-import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -29,10 +26,13 @@ import xarray as xr
 from bayes_scaling import __version__
 from bayes_scaling.data import Sweep
 from bayes_scaling.data.formats import one_line
-from bayes_scaling.data.identifiability import exponent_ridges
 from bayes_scaling.errors import PosteriorError, SweepError
 from bayes_scaling.model.graph import build_model, initial_values
 from bayes_scaling.model.inputs import ModelInputs, prepare_inputs
+from bayes_scaling.model.sampler import (
+    progress_mode,
+    resolved_sampler,
+)
 from bayes_scaling.model.spec import (
     Spec,
     SpecError,
@@ -212,71 +212,6 @@ def fit(sweep: Sweep, spec: Spec | None = None, *, seed: int = 0, draws: int | N
     posterior.attrs["sampler_adaptation"] = adaptation
     posterior.attrs["sampler_draws"] = s["draws"]
     return posterior
-
-
-DRAWS_AUTO = (1000, 2000)
-"""``draws = "auto"``: per chain, and where some cell is thin in runs (:func:`thin_cells`)."""
-
-
-TARGET_ACCEPT_AUTO = {"cells": 10, "few": 0.98, "many": 0.95}
-"""``target_accept = "auto"``: ``few`` below ``cells`` cells (their hierarchical scales are
-barely identified: single divergent transitions at 0.95), ``many`` otherwise."""
-
-
-def bowl_unknowns(k: int) -> int:
-    """What a cell's runs would have to pin down alone in a k-dimensional bowl: L*, the
-    optimum (k), the full curvature (k(k+1)/2), the lr skew and the noise."""
-    return 1 + k + k * (k + 1) // 2 + 2
-
-
-def thin_cells(inputs: ModelInputs) -> int:
-    """Cells with fewer runs inside the window than :func:`bowl_unknowns` (they lean on the
-    other cells and the priors, and mix slowly)."""
-    in_window = inputs.runs[~inputs.runs["censored"]].groupby("cell_idx").size()
-    in_window = in_window.reindex(range(len(inputs.cells)), fill_value=0)
-    return int((in_window < bowl_unknowns(len(inputs.dims))).sum())
-
-
-def resolved_sampler(sweep: Sweep, spec: Spec, inputs: ModelInputs | None = None) -> dict:
-    """The spec's sampler settings with ``auto`` resolved for this sweep: the adaptation
-    (:func:`sampler_adaptation`), the target acceptance (:data:`TARGET_ACCEPT_AUTO`) and the
-    draws (:data:`DRAWS_AUTO`: sweeps with a thin cell mixed slowly, R-hat 1.011-1.012 and
-    bulk ESS 360-368 at 1,000 draws on a 12-run sweep)."""
-    out = {**spec.sampler, "adaptation": sampler_adaptation(sweep, spec)}
-    if out["draws"] == "auto":
-        inputs = inputs or prepare_inputs(sweep, window=spec.window)
-        out["draws"] = DRAWS_AUTO[1] if thin_cells(inputs) else DRAWS_AUTO[0]
-    if out["target_accept"] == "auto":
-        few = sweep.runs["cell"].nunique() < TARGET_ACCEPT_AUTO["cells"]
-        out["target_accept"] = TARGET_ACCEPT_AUTO["few" if few else "many"]
-    return out
-
-
-def progress_mode(columns: int | None = None) -> bool | str:
-    """PyMC's per-chain progress table with its statistics where the terminal is wide
-    enough for its headings (145 columns); one combined bar otherwise (the table cut its
-    headings to "Dive…", "Elap…" at 80 columns)."""
-    return True if (columns or _terminal_columns()) >= 145 else "combined"
-
-
-def _terminal_columns() -> int:
-    """The terminal's width as the progress bar sees it (stderr's, stdout's or stdin's)."""
-    for stream in (sys.stderr, sys.stdout, sys.stdin):
-        try:
-            return os.get_terminal_size(stream.fileno()).columns
-        except (AttributeError, OSError, ValueError):
-            continue
-    return shutil.get_terminal_size().columns
-
-
-def sampler_adaptation(sweep: Sweep, spec: Spec) -> str:
-    """The mass-matrix adaptation a fit uses: the spec's, with ``auto`` resolved to low_rank
-    where the design leaves an exponent ridge (a diagonal mass matrix cannot follow a ridge
-    between N and D exponents: such sweeps mixed slowly and diverged) and to diag elsewhere
-    (cheaper per draw on large sweeps)."""
-    if spec.sampler["adaptation"] != "auto":
-        return spec.sampler["adaptation"]
-    return "low_rank" if exponent_ridges(sweep.runs) else "diag"
 
 
 def package_posterior(posterior: xr.DataTree, sweep: Sweep, spec: Spec, inputs: ModelInputs,

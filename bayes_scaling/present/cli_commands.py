@@ -90,7 +90,8 @@ def run_simulate(args: argparse.Namespace) -> int:
 def run_fit(args: argparse.Namespace) -> int:
     check_output_file(args.out)
 
-    from bayes_scaling.model.fit import diagnose, fit, resolved_sampler, save_posterior
+    from bayes_scaling.model.fit import diagnose, fit, save_posterior
+    from bayes_scaling.model.sampler import resolved_sampler
     from bayes_scaling.model.spec import load_spec, with_sampler
     from bayes_scaling.present.summary import format_law_table, law_table
 
