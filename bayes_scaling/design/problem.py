@@ -81,15 +81,6 @@ def normalise(logw: np.ndarray) -> np.ndarray:
     return np.exp(logw - logsumexp(logw, axis=-1, keepdims=True))
 
 
-def target_loss_slope_d(d: Draws, t: pd.Series) -> np.ndarray:
-    """d log L* / d log D at the target per draw (:func:`core.loss_slope_d`; posteriors
-    fitted before the loss law's bend have the plain l_d)."""
-    l_d = d.by_arch("l_d", t["arch"], "sd_arch_loss_exponent")
-    if "q_loss" not in d.post:
-        return l_d
-    return core.loss_slope_d(l_d, d.get("q_loss"), float(t["n_params"]), float(t["n_tokens"]))
-
-
 def build_problem(d: Draws, target: pd.DataFrame, table: pd.DataFrame, *, n_inner: int,
                   diverge: float) -> Problem:
     """The problem of choosing among the runs of ``table`` for ``target`` on draws ``d``."""
@@ -120,7 +111,9 @@ def build_problem(d: Draws, target: pd.DataFrame, table: pd.DataFrame, *, n_inne
     cost = np.bincount(gcodes, weights=table["cost_flops"].to_numpy(float))
     return Problem(d=d, cells=cells, t_mean=t_mean, t_cov=t_cov, t_h=t_h,
                    t_loss=np.exp(eff["log_loss_opt"]).mean(axis=1),
-                   t_slope_d=target_loss_slope_d(d, t),
+                   t_slope_d=core.loss_slope_d(
+                       d.by_arch("l_d", t["arch"], "sd_arch_loss_exponent"), d.q_loss(),
+                       float(t["n_params"]), float(t["n_tokens"])),
                    t_flops=float(run_flops(t["n_params"], t["n_tokens"])),
                    table=table, groups=groups,
                    g_cell=g_cell, g_u=g_u, g_valid=g_valid, g_cost=cost,

@@ -29,10 +29,7 @@ from bayes_scaling.data.formats import one_line
 from bayes_scaling.errors import PosteriorError, SweepError
 from bayes_scaling.model.graph import build_model, initial_values
 from bayes_scaling.model.inputs import ModelInputs, prepare_inputs
-from bayes_scaling.model.sampler import (
-    progress_mode,
-    resolved_sampler,
-)
+from bayes_scaling.model.sampler import progress_mode, resolved_sampler
 from bayes_scaling.model.spec import (
     Spec,
     SpecError,

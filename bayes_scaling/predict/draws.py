@@ -178,9 +178,14 @@ class Draws:
         sd = "sd_arch_loss_exponent" if q == "loss" else "sd_arch_exponent"
         args = (self.intercept(INTERCEPTS[q], arch, mix), self.by_arch(e_n, arch, sd),
                 self.by_arch(e_d, arch, sd))
-        if q == "loss" and "q_loss" in self.post:
-            return core.loss_law_at(*args, self.get("q_loss"), n_params, n_tokens)
+        if q == "loss":
+            return core.loss_law_at(*args, self.q_loss(), n_params, n_tokens)
         return core.law_at(*args, n_params, n_tokens)
+
+    def q_loss(self) -> np.ndarray:
+        """The loss law's bend per draw (:func:`core.loss_bend`); zero for posteriors fitted
+        before the law had it."""
+        return self.get("q_loss") if "q_loss" in self.post else np.zeros(self.n)
 
     def tau_mean(self, n_params: float, n_tokens: float) -> np.ndarray:
         """log tau* law per draw (S,)."""
