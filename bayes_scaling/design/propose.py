@@ -41,6 +41,7 @@ import xarray as xr
 
 from bayes_scaling.data.formats import ColumnMap
 from bayes_scaling.design.candidates import as_candidates, default_candidates
+from bayes_scaling.design.intervals import Z90, target_intervals
 from bayes_scaling.design.outcomes import condition, rescore
 from bayes_scaling.design.pool import pool_candidates
 from bayes_scaling.design.problem import (
@@ -55,8 +56,6 @@ from bayes_scaling.design.value import compute_equivalent, expected_regret, regr
 from bayes_scaling.errors import CandidateError
 from bayes_scaling.model import core
 from bayes_scaling.predict.draws import Draws, as_targets
-
-Z90 = 1.6448536269514722
 
 
 # ----------------------------------------------------------------------------- screen
@@ -266,13 +265,13 @@ def propose(posterior: xr.DataTree, target: pd.DataFrame | dict,
     ``value_pct``, ``value_flops``, ``worth_running`` (value_flops > group cost), the 90%
     interval width (3.29 sd, log scale) of each target quantity (``lr``, ``batch``[,
     ``weight_decay``]) before and after (expected), the 90% interval after in natural units
-    (``{q}_lo90_after``, ``{q}_hi90_after``; see :func:`_intervals`), ``ess``, ``scored_by``
+    (``{q}_lo90_after``, ``{q}_hi90_after``; see :func:`target_intervals`), ``ess``, ``scored_by``
     (reweight / screen / over budget) and ``selected`` (in ``rank`` order; a later pick's
     figures are conditional on the fantasised outcomes of the earlier ones, so its "after"
     is after it and the earlier picks). ``rank`` puts the picks first, in selection order,
     then the other groups by score within each tier (reweighted, screened, over budget).
     ``attrs`` hold the expected regret before and after the selection, a plain verdict,
-    ``score_label`` and ``target_now`` (the target's optima now, from :func:`_intervals`);
+    ``score_label`` and ``target_now`` (the target's optima now, from :func:`target_intervals`);
     with a pool, ``attrs["pool"]``: {"source", "rows", "already_run" (rows dropped as runs
     of the fitted sweep), "new_mixes"}, and the table has each run's ``pool_row`` (0-based
     data row of the pool).
@@ -347,31 +346,6 @@ def _verdict(p: Problem, path: _Path, rows: dict[int, dict], objective: str) -> 
             f"regret at the target {before:.3g}% of its loss){best}")
 
 
-def _intervals(p: Problem, per_group: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """The target's 90% intervals in natural units (lr, batch in tokens[, weight decay]):
-    now, {q: {"median", "lo90", "hi90"}}, returned; after each group, as the columns
-    ``{q}_lo90_after`` and ``{q}_hi90_after`` added to ``per_group``.
-
-    The expected posterior after a group is known only through its covariance, so both
-    intervals are normal on the log scale (+-1.645 sd, the ``{q}_width90_*`` widths), now
-    from the target's covariance under the current draws and after from each group's
-    expected covariance, and both are centred on the posterior median of the target's log
-    optimum now (the law mean's median over draws: where an outcome moves the centre is not
-    known before the run)."""
-    centre = np.median(p.t_mean, axis=0)
-    w = normalise(np.zeros(p.d.n))
-    half_now = Z90 * np.sqrt(np.diag(target_cov(w, p)))
-    now = {}
-    for i, q in enumerate(p.d.dims):
-        now[q] = {"median": float(np.exp(centre[i])),
-                  "lo90": float(np.exp(centre[i] - half_now[i])),
-                  "hi90": float(np.exp(centre[i] + half_now[i]))}
-        half = per_group[f"{q}_width90_after"] / 2
-        per_group[f"{q}_lo90_after"] = np.exp(centre[i] - half)
-        per_group[f"{q}_hi90_after"] = np.exp(centre[i] + half)
-    return now
-
-
 def _ranked(p: Problem, rows: dict[int, dict], path: _Path, target: pd.DataFrame,
             budget_flops: float | None, objective: str) -> pd.DataFrame:
     """Assemble the run-level ranked table."""
@@ -392,7 +366,7 @@ def _ranked(p: Problem, rows: dict[int, dict], path: _Path, target: pd.DataFrame
     per_group = per_group.sort_values(["_tier", "_pick", "score"],
                                       ascending=[True, True, False], kind="stable")
     per_group["rank"] = np.arange(1, len(per_group) + 1)
-    now = _intervals(p, per_group)
+    now = target_intervals(p, per_group)
     out = p.table.drop(columns=["cell_id"]).assign(
         new_cell=p.table["cell_id"].eq("").to_numpy()).join(
         per_group.drop(columns=["_pick", "_tier"]), on="group")
