@@ -19,14 +19,13 @@ from pathlib import Path
 import arviz as az
 import numpy as np
 import pandas as pd
-import pymc as pm
-import pytensor
 import xarray as xr
 
 from bayes_scaling import __version__
 from bayes_scaling.data import Sweep
 from bayes_scaling.data.formats import one_line
 from bayes_scaling.errors import PosteriorError, SweepError
+from bayes_scaling.model.compiled import sample
 from bayes_scaling.model.graph import build_model, initial_values
 from bayes_scaling.model.inputs import ModelInputs, prepare_inputs
 from bayes_scaling.model.sampler import progress_mode, resolved_sampler
@@ -195,15 +194,10 @@ def fit(sweep: Sweep, spec: Spec | None = None, *, seed: int = 0, draws: int | N
     s = resolved_sampler(sweep, spec, inputs)
     adaptation = s["adaptation"]
     start = time.perf_counter()
-    # numba's fastmath lets LLVM fuse and reorder floating point differently in freshly
-    # compiled and in disk-cached functions, so the same seed gave other draws on a cold and
-    # on a warm compile cache; IEEE arithmetic makes the draws depend on the seed alone.
-    with model, pytensor.config.change_flags(numba__fastmath=False):
-        posterior = pm.sample(
-            draws=s["draws"], tune=s["tune"], chains=s["chains"], cores=s["cores"],
-            random_seed=seed, target_accept=s["target_accept"], nuts_sampler="nutpie",
-            nuts={"adaptation": adaptation}, progressbar=progressbar and progress_mode(),
-            initvals=initial_values(inputs))
+    posterior = sample(model, inputs, spec, initvals=initial_values(inputs), draws=s["draws"],
+                       tune=s["tune"], chains=s["chains"], cores=s["cores"], seed=seed,
+                       target_accept=s["target_accept"], adaptation=adaptation,
+                       progressbar=progressbar and progress_mode())
     seconds = time.perf_counter() - start
     posterior = package_posterior(posterior, sweep, spec, inputs, seed=seed, seconds=seconds)
     posterior.attrs["sampler_adaptation"] = adaptation

@@ -57,7 +57,7 @@ def _mix_offsets(spec: Spec, name: str, n_mix: int):
     return pm.ZeroSumNormal(f"mix_{name}", sigma=sd_mix, dims="mix")
 
 
-def _intercepts(spec: Spec, name: str, exps, centre_x: tuple[float, float], n_mix: int):
+def _intercepts(spec: Spec, name: str, exps, centre_x: tuple, n_mix: int):
     """Per-arch intercepts ``<name>_arch`` at the reference scale with exactly their declared
     prior, plus per-mix offsets; sampled at the data's centre for a better geometry.
 
@@ -77,20 +77,22 @@ def _intercepts(spec: Spec, name: str, exps, centre_x: tuple[float, float], n_mi
 
 def _tau_optima(mean, sigma, has_wd: np.ndarray):
     """Cell log tau optima: centred where weight decay varies (data-informed), non-centred
-    where it does not (prior-only), which keeps both kinds of cell free of funnels."""
+    where it does not (prior-only), which keeps both kinds of cell free of funnels. Which
+    cells are which enters as data (the compiled graph does not depend on it)."""
     informed, blind = np.flatnonzero(has_wd), np.flatnonzero(~has_wd)
-    out = pt.zeros(len(has_wd))
+    out = pt.zeros(mean.shape[0])
     if len(informed):
-        centred = pm.Normal("log_tau_opt_informed", mean[informed], sigma,
-                            shape=len(informed))
-        out = pt.set_subtensor(out[informed], centred)
+        idx = pm.Data("cells_wd_informed", informed)
+        centred = pm.Normal("log_tau_opt_informed", mean[idx], sigma)
+        out = pt.set_subtensor(out[idx], centred)
     if len(blind):
-        z = pm.Normal("z_tau_blind", 0.0, 1.0, shape=len(blind))
-        out = pt.set_subtensor(out[blind], mean[blind] + sigma * z)
+        idx = pm.Data("cells_wd_blind", blind)
+        z = pm.Normal("z_tau_blind", 0.0, 1.0, shape=idx.shape)
+        out = pt.set_subtensor(out[idx], mean[idx] + sigma * z)
     return pm.Deterministic("log_tau_opt", out, dims="cell")
 
 
-def _curvature(spec: Spec, arch_idx: np.ndarray):
+def _curvature(spec: Spec, arch_idx):
     """Per-cell Cholesky diagonal (centred, pooled by arch); off-diagonals shared by arch."""
     p = spec.priors
     mu_diag = p["mu_log_chol_diag"].create("mu_log_chol_diag", dims=("arch", "dim"))
@@ -138,11 +140,16 @@ def build_model(inputs: ModelInputs | Sweep, spec: Spec | None = None) -> pm.Mod
     if isinstance(inputs, Sweep):
         inputs = prepare_inputs(inputs, window=spec.window)
     cells, runs = inputs.cells, inputs.runs
-    centre_x = (inputs.x_n_centre, inputs.x_d_centre)
-    cell_cov = {k: cells[k].to_numpy() for k in ("arch_idx", "mix_idx", "x_n", "x_d", "x_tpp")}
-    a, m = cell_cov["arch_idx"], cell_cov["mix_idx"]
     p = spec.priors
     with pm.Model(coords=inputs.coords) as model:
+        # every number that comes from the sweep enters as data, so one compiled graph (and
+        # its on-disk numba cache) serves every sweep of the same structure
+        cell_cov = {k: pm.Data(f"cell_{k}", cells[k].to_numpy(), dims="cell")
+                    for k in ("arch_idx", "mix_idx", "x_n", "x_d", "x_tpp")}
+        centre = {k: pm.Data(k, getattr(inputs, k))
+                  for k in ("x_n_centre", "x_d_centre", "x_tpp_centre")}
+        centre_x = (centre["x_n_centre"], centre["x_d_centre"])
+        a, m = cell_cov["arch_idx"], cell_cov["mix_idx"]
         pooled = spec.exponents_by_arch
         sd_exp = p["sd_arch_exponent"].create("sd_arch_exponent") if pooled else None
         sd_lexp = (p["sd_arch_loss_exponent"].create("sd_arch_loss_exponent") if pooled
@@ -150,12 +157,12 @@ def build_model(inputs: ModelInputs | Sweep, spec: Spec | None = None) -> pm.Mod
         law = {}
         for name, pair in EXPONENTS.items():
             ex = [_exponent(spec, e, sd_lexp if name == "c_loss" else sd_exp) for e in pair]
-            centre = _intercepts(spec, name, ex, centre_x, len(inputs.mixes))
-            law[name] = core.law_mean(centre[a, m], ex[0][a], ex[1][a], cell_cov["x_n"],
+            intercept = _intercepts(spec, name, ex, centre_x, len(inputs.mixes))
+            law[name] = core.law_mean(intercept[a, m], ex[0][a], ex[1][a], cell_cov["x_n"],
                                       cell_cov["x_d"])
         q_loss = p["q_loss"].create("q_loss")  # one bend for every arch
         law["c_loss"] = law["c_loss"] + core.loss_bend(
-            q_loss, cell_cov["x_tpp"] + inputs.x_tpp_centre)
+            q_loss, cell_cov["x_tpp"] + centre["x_tpp_centre"])
 
         sig = {q: p[f"sigma_cell_{q}"].create(f"sigma_cell_{q}")
                for q in ("lr", "batch", "tau", "loss")}
@@ -165,12 +172,13 @@ def build_model(inputs: ModelInputs | Sweep, spec: Spec | None = None) -> pm.Mod
         loss_opt = pm.Deterministic("loss_opt", pt.exp(log_loss_opt), dims="cell")
 
         g_tpp = p["g_tpp"].create("g_tpp")
-        to_centre = g_tpp * inputs.x_tpp_centre
+        to_centre = g_tpp * centre["x_tpp_centre"]
         c_tau_centre = p["c_tau"].create("c_tau_centre", shift=to_centre)
         pm.Deterministic("c_tau", c_tau_centre - to_centre)
         log_tau_opt = _tau_optima(core.tau_mean(c_tau_centre, g_tpp, cell_cov["x_tpp"]),
                                   sig["tau"], cells["has_wd"].to_numpy())
-        log_d = np.log(cells["n_tokens"].to_numpy(float))
+        log_d = pm.Data("cell_log_tokens", np.log(cells["n_tokens"].to_numpy(float)),
+                        dims="cell")
         log_wd_opt = pm.Deterministic(
             "log_weight_decay_opt",
             core.log_weight_decay(log_tau_opt, log_lr_opt, log_batch_opt, log_d), dims="cell")
@@ -180,7 +188,6 @@ def build_model(inputs: ModelInputs | Sweep, spec: Spec | None = None) -> pm.Mod
         noise = p["noise"].create("noise", dims="arch")
 
         opt = {"lr": log_lr_opt, "batch": log_batch_opt, "weight_decay": log_wd_opt}
-        run_arch = a[runs["cell_idx"].to_numpy()]
         parts = {"obs": ~runs["censored"].to_numpy(), "cens": runs["censored"].to_numpy()}
         for part, mask in parts.items():
             if not mask.any():
@@ -190,9 +197,9 @@ def build_model(inputs: ModelInputs | Sweep, spec: Spec | None = None) -> pm.Mod
             data = {k: pm.Data(f"{k}_{part}", r[k].to_numpy(), dims=dim)
                     for k in ("log_lr", "log_batch", "log_wd", "wd_mask", "batch_mask")}
             data["cell_idx"] = pm.Data(f"cell_idx_{part}", r["cell_idx"].to_numpy(), dims=dim)
-            data["arch_idx"] = run_arch[mask]
+            data["arch_idx"] = a[data["cell_idx"]]
             mu = _bowl_mean(len(inputs.dims), data, opt, diag, off, skew, loss_opt)
-            sd = noise[run_arch[mask]]
+            sd = noise[data["arch_idx"]]
             if part == "obs":
                 obs = pm.Data("loss_obs_data", r["loss"].to_numpy(), dims=dim)
                 if spec.likelihood == "student_t":

@@ -1,0 +1,125 @@
+"""Sample a built model with nutpie, compiling it once per process for every sweep of the
+same structure.
+
+Compiling the model (PyTensor rewrites and numba's compile of nutpie's logp function, which
+numba cannot cache on disk) takes 20-40 s, most of a small fit. Every number the model takes
+from a sweep enters the graph as data (:mod:`bayes_scaling.model.graph`), so two sweeps with
+the same parameter shapes (archs, mixes, cells, dims, weight-decay-informed cells) under the
+same spec share one compiled model: a later fit swaps the data in
+(nutpie's ``CompiledPyMCModel.with_data``) and its start point, and samples
+at once. Runs per cell may differ. The draws depend on the seed and the data alone, not on
+whether the compiled model was reused (tests/test_compiled.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import OrderedDict
+from collections.abc import Hashable
+
+import numpy as np
+import nutpie
+import pymc as pm
+import pytensor
+import xarray as xr
+from nutpie.compile_pymc import (
+    CompiledPyMCModel,
+    _prepare_dims_and_coords,
+    _rv_dict_to_flat_array_wrapper,
+    _wrap_with_lock,
+)
+from pymc.backends.arviz import patch_nutpie_idata
+from pymc.initial_point import make_initial_point_fn
+from pymc.progress_bar import NutpieProgressBarManager
+from pymc.util import get_random_generator
+from pytensor.compile.sharedvalue import SharedVariable
+
+from bayes_scaling.model.inputs import ModelInputs
+from bayes_scaling.model.spec import Spec
+
+CACHE_SIZE = 4
+"""Compiled models kept per process (least recently used dropped first)."""
+_CACHE: OrderedDict[Hashable, CompiledPyMCModel] = OrderedDict()
+
+
+def structure_key(inputs: ModelInputs, spec: Spec) -> tuple:
+    """What fixes the compiled graph and its parameter shapes; the rest is data."""
+    runs, has_wd = inputs.runs, inputs.cells["has_wd"].to_numpy()
+    return (spec.hash, len(inputs.archs), len(inputs.mixes), len(inputs.cells), inputs.dims,
+            int(has_wd.sum()), int((~has_wd).sum()), bool((~runs["censored"]).any()),
+            bool(runs["censored"].any()))
+
+
+def _initial_point_fn(model: pm.Model, initvals: dict, names: list[str], shapes: list):
+    """nutpie's start-point function of ``model``: PyMC's, jittered, flattened in nutpie's
+    order, callable from the chains' threads at once (what :func:`nutpie.compile_pymc_model`
+    builds)."""
+    fn = _wrap_with_lock(make_initial_point_fn(
+        model=model, overrides=initvals, jitter_rvs=set(model.free_RVs),
+        return_transformed=True))
+    return _rv_dict_to_flat_array_wrapper(fn, names=names, shapes=shapes)
+
+
+def _shared_values(model: pm.Model, names: list[str]) -> dict[str, np.ndarray] | None:
+    """The values of ``model``'s shared variables (data and dim lengths) by name; None when
+    one is missing (then the graphs differ)."""
+    found = {v.name: v for v in model.named_vars.values() if isinstance(v, SharedVariable)}
+    found.update({n: v for n, v in model.dim_lengths.items() if isinstance(v, SharedVariable)})
+    if not set(names) <= set(found):
+        return None
+    return {n: found[n].get_value() for n in names}
+
+
+def compiled_model(model: pm.Model, inputs: ModelInputs, spec: Spec,
+                   initvals: dict) -> tuple[CompiledPyMCModel, bool]:
+    """The nutpie model of ``model`` and whether it was reused: this process's compiled model
+    of the same structure with ``model``'s data and start point swapped in, or a new compile
+    (then kept)."""
+    key = structure_key(inputs, spec)
+    cached = _CACHE.get(key)
+    if cached is not None:
+        names = [var.name for var in cached.shared_var_keys]
+        values = _shared_values(model, names)
+        if values is not None:
+            _CACHE.move_to_end(key)
+            all_names, _, shapes = cached.shape_info
+            n_free = len(model.free_RVs)
+            dims, coords = _prepare_dims_and_coords(model, cached.shape_info,
+                                                    cached.reparameterized_names)
+            start = _initial_point_fn(model, initvals, all_names[:n_free], shapes[:n_free])
+            return dataclasses.replace(cached.with_data(**values), initial_point_func=start,
+                                       dims=dims, _coords=coords), True
+    # numba's fastmath lets LLVM fuse and reorder floating point differently in freshly
+    # compiled and in disk-cached functions, so the same seed gave other draws on a cold and
+    # on a warm compile cache; IEEE arithmetic makes the draws depend on the seed alone.
+    with pytensor.config.change_flags(numba__fastmath=False):
+        compiled = nutpie.compile_pymc_model(model, initial_points=initvals)
+    _CACHE[key] = compiled
+    while len(_CACHE) > CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return compiled, False
+
+
+def sample(model: pm.Model, inputs: ModelInputs, spec: Spec, *, initvals: dict, draws: int,
+           tune: int, chains: int, cores: int, seed: int, target_accept: float,
+           adaptation: str, progressbar: bool | str) -> xr.DataTree:
+    """NUTS draws of ``model`` (nutpie), as ``pm.sample(nuts_sampler="nutpie")`` returns
+    them, with the same seed handling; attrs ``compile_seconds`` and ``compiled`` ("new" or
+    "reused") say what the compile cost."""
+    start = time.perf_counter()
+    compiled, reused = compiled_model(model, inputs, spec, initvals)
+    compile_seconds = time.perf_counter() - start
+    chain_seed = int(get_random_generator(seed).spawn(chains)[0].integers(2**30))
+    bar = NutpieProgressBarManager(chains=chains, draws=draws, progressbar=progressbar,
+                                   progressbar_theme=None)
+    start = time.time()
+    with bar:
+        idata = nutpie.sample(compiled, draws=draws, tune=max(tune, 1), chains=chains,
+                              cores=cores, seed=chain_seed, save_warmup=False,
+                              progress_bar=False, progress_callback=bar.update,
+                              target_accept=target_accept, adaptation=adaptation)
+    patch_nutpie_idata(idata, model, sampling_time=time.time() - start)
+    idata.attrs.update(compiled="reused" if reused else "new",
+                       compile_seconds=compile_seconds)
+    return idata
