@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import resource
+import subprocess
+import time
 import traceback
 from collections.abc import Callable, Hashable
 from pathlib import Path
@@ -162,19 +165,50 @@ def _silence() -> None:
     os.dup2(devnull, 2)
 
 
-def _call(func: Callable, args: tuple, kwargs: dict) -> Any:
+JOB_LOG = "BAYES_SCALING_JOB_LOG"
+"""Environment variable: a file to which each background job appends one line (name, wall
+and CPU seconds, its child processes' included), to see where a test session's time goes."""
+
+
+def _call(key: Hashable, func: Callable, args: tuple, kwargs: dict) -> Any:
     """Run ``func`` in a worker; its error comes back as a RuntimeError carrying the type,
     message and traceback (some exception classes do not survive pickling)."""
+    start, cpu = time.perf_counter(), _cpu_seconds()
     try:
         return func(*args, **kwargs)
     except Exception as exc:
         raise RuntimeError(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}") from None
+    finally:
+        if os.environ.get(JOB_LOG):
+            with open(os.environ[JOB_LOG], "a", encoding="utf-8") as log:
+                log.write(f"{key!r}\twall {time.perf_counter() - start:.1f} s\tcpu "
+                          f"{_cpu_seconds() - cpu:.1f} s\n")
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children so far."""
+    own, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF,
+                                                 resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _fit(sweep: Sweep, **kwargs) -> xr.DataTree:
     from bayes_scaling.model.fit import fit
 
     return fit(sweep, progressbar=False, **kwargs)
+
+
+def fits_in_turn(jobs: list[tuple[Sweep, dict]]) -> list[xr.DataTree]:
+    """``fit(sweep, progressbar=False, **kwargs)`` for each job, one after the other in this
+    process, so that sweeps of one structure share one compiled model
+    (:mod:`bayes_scaling.model.compiled`)."""
+    return [_fit(sweep, **kwargs) for sweep, kwargs in jobs]
+
+
+def processes_in_turn(commands: list[dict]) -> list[subprocess.CompletedProcess]:
+    """``subprocess.run(capture_output=True, text=True, **command)`` for each command, one
+    after the other (a command may need the files of the one before)."""
+    return [subprocess.run(capture_output=True, text=True, **command) for command in commands]
 
 
 class BackgroundJobs:
@@ -195,7 +229,7 @@ class BackgroundJobs:
         """Start ``func(*args, **kwargs)`` under ``key`` (once); ``func`` must be importable
         by name (a module-level function)."""
         if key not in self._jobs:
-            self._jobs[key] = self._pool.apply_async(_call, (func, args, kwargs))
+            self._jobs[key] = self._pool.apply_async(_call, (key, func, args, kwargs))
 
     def submit_fit(self, key: Hashable, sweep: Sweep, **fit_kwargs) -> None:
         """Start ``fit(sweep, progressbar=False, **fit_kwargs)`` under ``key`` (once)."""

@@ -90,40 +90,99 @@ TRACKER_COLUMNS = ("--column", "model_params=n_params", "--column", "tokens_seen
                    "--column", "State=status", "--column", "Name=run_id")
 """The mapping options that read :data:`TRACKER`, and nothing else."""
 
-BACKGROUND = ("real_fit", "notebook_run", "coverage_fits", "steplaw_fit", "recovery_fit",
-              "tracker_fit")
-"""Fixtures served by the background workers, in the order the test modules need them
-(test_fit, test_notebooks, test_predict, test_realdata_fit, test_recovery)."""
+CLI = (sys.executable, "-m", "bayes_scaling.present.cli")
+"""How tests run the command line (what the ``bayes-scaling`` entry point runs)."""
+CACHE_SCRIPT = """
+import sys
+import numpy as np
+from bayes_scaling.data.simulate import default_cells, simulate_sweep
+from bayes_scaling.model.fit import fit
+cells = default_cells(archs=("dense",), mixes=("web",), n_params=(1e8, 4e8),
+                      tokens_per_param=(20.0,))
+sweep = simulate_sweep(3, cells=cells, n_lr=5, return_truth=False)
+post = fit(sweep, seed=7, draws=60, tune=60, chains=2, progressbar=False)
+np.save(sys.argv[1], post["posterior"]["a_n"].to_numpy())
+"""
+"""A fresh process's fit of a one-arch sweep, saving a_n's draws to the file argv[1]."""
+
+
+def _command(*args: object, **kwargs) -> dict:
+    return {"args": [*map(str, args)], "cwd": REPO_ROOT, "timeout": 900, **kwargs}
+
+
+def _tracker_commands(out: Path) -> list[dict]:
+    return [_command(*CLI, "fit", TRACKER, *TRACKER_COLUMNS, "--out", out / "posterior.nc",
+                     "--quiet")]
+
+
+def _demo_commands(out: Path) -> list[dict]:
+    return [_command(*CLI, "demo", "--out", out / "out", "--draws", 150, "--tune", 150,
+                     "--chains", 2, "--k", 2)]
+
+
+def _cli_fit_commands(out: Path) -> list[dict]:
+    from bayes_scaling.data import write_sweep
+
+    write_sweep(_tiny_sweep(), out / "sweep.csv")
+    common = (*CLI, "fit", out / "sweep.csv", "--draws", REAL_FIT_SETTINGS["draws"], "--tune",
+              REAL_FIT_SETTINGS["tune"], "--chains", REAL_FIT_SETTINGS["chains"], "--quiet")
+    return [_command(*common, "--seed", REAL_FIT_SETTINGS["seed"], "--out", out / "same.nc"),
+            _command(*common, "--seed", REAL_FIT_SETTINGS["seed"] + 1,
+                     "--allow-bad-diagnostics", "--out", out / "other.nc")]
+
+
+def _cache_commands(out: Path) -> list[dict]:
+    (out / "compiledir").mkdir()
+    env = {"PYTENSOR_FLAGS": f"base_compiledir={out / 'compiledir'}", "PATH": "/usr/bin:/bin"}
+    return [_command(sys.executable, "-c", CACHE_SCRIPT, out / f"{run}.npy", env=env)
+            for run in ("cold", "warm")]
+
+
+PROCESSES = {"tracker_fit": _tracker_commands, "demo_run": _demo_commands,
+             "cli_fits": _cli_fit_commands, "compile_cache_runs": _cache_commands}
+"""Fixtures served by processes run in turn in a background worker: output folder ->
+the commands (:func:`bayes_scaling.testing.processes_in_turn`)."""
+
+BACKGROUND = ("real_fit", "cli_fits", "demo_run", "compile_cache_runs", "recovery_fit",
+              "notebook_run", "coverage_fits", "steplaw_fit", "tracker_fit")
+"""Fixtures served by the background workers, in the order they start (the longest chains
+of work first); the tests that use them run after all others (:func:`pytest_collection_
+modifyitems`), in this order."""
 
 _BACKGROUND: dict = {}
 
 
-def _tiny_sweep():
+def _tiny_sweep(seed: int = 3):
     from bayes_scaling.data.simulate import default_cells, simulate_sweep
 
     cells = default_cells(mixes=("web",), n_params=(1e8, 4e8), tokens_per_param=(20.0,))
-    return simulate_sweep(3, cells=cells, return_truth=False)
+    return simulate_sweep(seed, cells=cells, return_truth=False)
 
 
-def _jobs(name: str) -> list[tuple[tuple, object, object, dict]]:
-    """(key, sweep, truth, fit kwargs) of the fits behind the fixture ``name``."""
+def _batches(name: str) -> list[list[tuple[tuple, object, object, dict]]]:
+    """The fits behind the fixture ``name``, as batches of (key, sweep, truth, fit kwargs):
+    one batch runs in one worker, in turn, so that its fits of one structure share one
+    compiled model."""
     from bayes_scaling.data import concat_sweeps, read_steplaw
     from bayes_scaling.data.simulate import default_cells, simulate_sweep
 
-    if name == "real_fit":
-        return [(("real",), _tiny_sweep(), None, REAL_FIT_SETTINGS)]
+    if name == "real_fit":  # a sibling sweep first: real_fit samples on a reused compile
+        return [[(("real_sibling",), _tiny_sweep(4), None, REAL_FIT_SETTINGS),
+                 (("real",), _tiny_sweep(), None, REAL_FIT_SETTINGS)]]
     if name == "coverage_fits":
         cells = default_cells(n_params=(5e7, 1.5e8, 4.5e8), tokens_per_param=(20.0, 100.0))
-        return [(("coverage", i), *simulate_sweep(100 + i, cells=cells, n_lr=6),
+        fits = [(("coverage", i), *simulate_sweep(100 + i, cells=cells, n_lr=6),
                  {"seed": i, **COVERAGE_SETTINGS}) for i in range(COVERAGE_SWEEPS)]
+        half = COVERAGE_SWEEPS // 2
+        return [fits[:half], fits[half:]]
     if name == "recovery_fit":
-        return [(("recovery",), *simulate_sweep(0), RECOVERY_SETTINGS)]
+        return [[(("recovery",), *simulate_sweep(0), RECOVERY_SETTINGS)]]
     if name == "steplaw_fit":
         if not STEPLAW_DIR.is_dir():
             return []
         sweep = concat_sweeps([read_steplaw(STEPLAW_DIR / "dense_lr_bs_loss.csv"),
                                read_steplaw(STEPLAW_DIR / "moe_lr_bs_loss.csv")])
-        return [(("steplaw",), sweep, None, STEPLAW_SETTINGS)]
+        return [[(("steplaw",), sweep, None, STEPLAW_SETTINGS)]]
     raise KeyError(name)
 
 
@@ -144,33 +203,52 @@ def _notebook_names() -> list[str]:
 def _start(name: str) -> list[tuple[tuple, object, object]]:
     """Submit the jobs of ``name`` to the background workers (once); their keys, sweeps
     and truths (of fits)."""
-    if name == "notebook_run" and name not in _BACKGROUND:
-        from bayes_scaling.testing import execute_notebook
+    from bayes_scaling.testing import execute_notebook, fits_in_turn, processes_in_turn
 
+    if name == "notebook_run" and name not in _BACKGROUND:
         keys = [("notebook", nb) for nb in _notebook_names()]
         for key in keys:
             _workers().submit(key, execute_notebook, NOTEBOOKS / key[1], cwd=NOTEBOOKS,
                               env=NOTEBOOK_ENV)
         _BACKGROUND[name] = [(key, None, None) for key in keys]
-    if name == "tracker_fit" and name not in _BACKGROUND:
-        out = Path(tempfile.mkdtemp(prefix="bayes_scaling_tracker_")) / "posterior.nc"
-        cmd = [sys.executable, "-m", "bayes_scaling.present.cli", "fit", str(TRACKER),
-               *TRACKER_COLUMNS, "--out", str(out), "--quiet"]
-        _workers().submit(("tracker",), subprocess.run, cmd, capture_output=True, text=True,
-                          cwd=REPO_ROOT, timeout=900)
-        _BACKGROUND[name] = [(("tracker",), out, None)]
+    if name in PROCESSES and name not in _BACKGROUND:
+        out = Path(tempfile.mkdtemp(prefix=f"bayes_scaling_{name}_"))
+        _workers().submit((name,), processes_in_turn, PROCESSES[name](out))
+        _BACKGROUND[name] = [((name,), out, None)]
     if name not in _BACKGROUND:
-        jobs = _jobs(name)
-        for key, sweep, _, kwargs in jobs:
-            _workers().submit_fit(key, sweep, **kwargs)
-        _BACKGROUND[name] = [(key, sweep, truth) for key, sweep, truth, _ in jobs]
+        _BACKGROUND[name] = []
+        for batch in _batches(name):
+            batch_key = batch[-1][0]
+            _workers().submit(batch_key, fits_in_turn, [(sw, kw) for _, sw, _, kw in batch])
+            _BACKGROUND[name] += [((batch_key, i), sweep, truth)
+                                  for i, (key, sweep, truth, _) in enumerate(batch)
+                                  if key != ("real_sibling",)]
     return _BACKGROUND[name]
+
+
+def _result(key: tuple) -> object:
+    """The result of a background job, or of one fit of a batch ((batch key, index))."""
+    if key in _workers():
+        return _workers().result(key, timeout=3600)
+    batch_key, index = key
+    return _workers().result(batch_key, timeout=3600)[index]
 
 
 def _results(name: str) -> list[tuple[object, object, xr.DataTree]]:
     """(sweep, truth, posterior) of every fit of ``name``, waiting for them."""
-    return [(sweep, truth, _workers().result(key, timeout=3600))
-            for key, sweep, truth in _start(name)]
+    return [(sweep, truth, _result(key)) for key, sweep, truth in _start(name)]
+
+
+def _background_rank(item) -> int:
+    """Where a test runs: 0 without background fixtures, else 1 + the position of the last
+    of them in :data:`BACKGROUND` (so that tests wait as little as possible)."""
+    names = set(getattr(item, "fixturenames", ()))
+    return max((1 + i for i, name in enumerate(BACKGROUND) if name in names), default=0)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Tests that need background work run last, while the workers did it meanwhile."""
+    items.sort(key=_background_rank)
 
 
 def pytest_collection_finish(session):
@@ -233,13 +311,45 @@ def recovery_fit() -> tuple[object, xr.Dataset, xr.DataTree]:
     return _results("recovery_fit")[0]
 
 
+def _processes(name: str) -> tuple[list[subprocess.CompletedProcess], Path]:
+    """The finished processes of the background job ``name`` and its output folder."""
+    (key, out, _), = _start(name)
+    return _workers().result(key, timeout=3600), out
+
+
 @pytest.fixture(scope="session")
 def tracker_fit() -> tuple[subprocess.CompletedProcess, Path]:
     """`bayes-scaling fit` of :data:`TRACKER` with :data:`TRACKER_COLUMNS` only (default spec
     and sampler, seed 0), run in a background worker: (the finished process, the posterior
     path)."""
-    (key, out, _), = _start("tracker_fit")
-    return _workers().result(key, timeout=3600), out
+    (proc,), out = _processes("tracker_fit")
+    return proc, out / "posterior.nc"
+
+
+@pytest.fixture(scope="session")
+def demo_run() -> tuple[Path, subprocess.CompletedProcess]:
+    """`bayes-scaling demo` with tiny sampler settings (2 chains x 150 draws, k 2), run in a
+    background worker: (its output folder, the finished process)."""
+    (proc,), out = _processes("demo_run")
+    return out / "out", proc
+
+
+@pytest.fixture(scope="session")
+def cli_fits() -> dict:
+    """`bayes-scaling fit` on :func:`tiny_sweep` written to CSV, with real_fit's sampler
+    settings, twice, in a background worker: with real_fit's seed (short chains: exit 3),
+    and with another seed and --allow-bad-diagnostics."""
+    (same, other), out = _processes("cli_fits")
+    return {"same": same, "same_path": out / "same.nc",
+            "other": other, "other_path": out / "other.nc"}
+
+
+@pytest.fixture(scope="session")
+def compile_cache_runs() -> tuple[list[subprocess.CompletedProcess], Path]:
+    """:data:`CACHE_SCRIPT` run twice in turn on one empty PyTensor compile folder (cold, then
+    warm), in a background worker: (the two processes, the folder of compiledir/, cold.npy
+    and warm.npy)."""
+    return _processes("compile_cache_runs")
 
 
 @pytest.fixture(scope="session")

@@ -17,9 +17,9 @@ SECTIONS = ("data", "diagnostics", "laws", "targets", "proposals", "cells")
 
 
 @pytest.fixture(scope="module")
-def demo(run_cli, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    out = tmp_path_factory.mktemp("demo") / "out"
-    result = run_cli("demo", "--out", out, "--draws", 150, "--tune", 150, "--chains", 2, "--k", 2)
+def demo(demo_run) -> tuple[Path, subprocess.CompletedProcess]:
+    """`bayes-scaling demo` with tiny sampler settings (conftest's background run)."""
+    out, result = demo_run
     assert result.returncode == 0, result.stderr[-3000:]
     return out, result
 

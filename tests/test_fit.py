@@ -159,23 +159,6 @@ def test_fake_posterior_follows_the_model_it_is_given(tiny_sweep):
 
 
 # ----------------------------------------------------------------------------- CLI
-@pytest.fixture(scope="module")
-def cli_fits(tiny_sweep, settings, run_cli, tmp_path_factory) -> dict:
-    """`bayes-scaling fit` on :func:`tiny_sweep` written to CSV, with real_fit's sampler
-    settings, twice: with real_fit's seed (short chains: exit 3), and with another seed and
-    --allow-bad-diagnostics. Two sampler runs serve the exit-code and reproducibility tests."""
-    tmp = tmp_path_factory.mktemp("cli_fit")
-    sweep_path = tmp / "sweep.csv"
-    write_sweep(tiny_sweep, sweep_path)
-    common = ["fit", sweep_path, "--draws", settings["draws"], "--tune", settings["tune"],
-              "--chains", settings["chains"], "--quiet"]
-    same = run_cli(*common, "--seed", settings["seed"], "--out", tmp / "same.nc")
-    other = run_cli(*common, "--seed", settings["seed"] + 1, "--allow-bad-diagnostics",
-                    "--out", tmp / "other.nc")
-    return {"same": same, "same_path": tmp / "same.nc",
-            "other": other, "other_path": tmp / "other.nc"}
-
-
 def test_cli_fit_exits_3_on_bad_diagnostics_and_0_when_allowed(cli_fits):
     bad = cli_fits["same"]
     assert bad.returncode == 3, bad.stderr
@@ -193,11 +176,12 @@ def test_cli_fit_exits_3_on_bad_diagnostics_and_0_when_allowed(cli_fits):
 
 
 def test_same_seed_same_draws_other_seed_other_draws(real_fit, cli_fits):
-    """The command line, from the sweep written to CSV, reproduces the draws of real_fit
-    (fit() in a background worker process) with the same seed and settings; another seed
-    gives other draws."""
+    """The command line, from the sweep written to CSV and compiling the model anew, gives the
+    draws of real_fit (fit() in a background worker, on the compiled model of a sibling sweep
+    with other data) with the same seed and settings; another seed gives other draws."""
     same = load_posterior(cli_fits["same_path"])
     other = load_posterior(cli_fits["other_path"])
+    assert (real_fit.attrs["compiled"], same.attrs["compiled"]) == ("reused", "new")
     assert same.attrs["data_hash"] == other.attrs["data_hash"] == real_fit.attrs["data_hash"]
     xr.testing.assert_equal(same["posterior"].to_dataset(), real_fit["posterior"].to_dataset())
     for name in ("a_n", "log_lr_opt", "noise"):
