@@ -276,6 +276,14 @@ def test_validate_a_sweep_with_damaged_bytes(sweep_files, data, suffix):
     _validate(content, suffix)
 
 
+def test_validate_a_parquet_file_with_a_damaged_text_byte(sweep_files):
+    """A byte of a run id flipped (found by the test above): pyarrow reads the file and only
+    fails when the text is decoded, which must still be one error line."""
+    content = bytearray(sweep_files["parquet"])
+    content[44] ^= 128
+    _validate(bytes(content), "parquet")
+
+
 @settings(max_examples=examples(15), deadline=None)
 @given(data=st.data(), source=st.sampled_from(["csv", "jsonl", "parquet"]),
        suffix=st.sampled_from(["csv", "jsonl", "json", "parquet", "pq"]))

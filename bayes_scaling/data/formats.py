@@ -105,9 +105,16 @@ def _read_parquet(path: Path, text_columns: Sequence[str] = ()) -> tuple[pd.Data
     from pyarrow import ArrowException  # pandas reads Parquet through pyarrow
 
     try:
-        return pd.read_parquet(path), Where(str(path))
+        frame = pd.read_parquet(path)
     except (ValueError, OSError, ArrowException) as exc:
         raise SweepError(f"{path}: cannot read as Parquet: {one_line(exc)}") from exc
+    for column in frame.columns:  # pyarrow decodes text lazily: damaged bytes fail here
+        try:
+            frame[column].to_numpy(object)
+        except ArrowException as exc:
+            raise SweepError(f"{path}: column {column!r}: cannot read as text (damaged "
+                             f"bytes?): {one_line(exc)}") from exc
+    return frame, Where(str(path))
 
 
 def _read_jsonl(path: Path, text_columns: Sequence[str] = ()) -> tuple[pd.DataFrame, Where]:
