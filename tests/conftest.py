@@ -73,8 +73,9 @@ COVERAGE_SETTINGS = {"draws": 400, "tune": 400, "chains": 2}
 """Sampler settings of the coverage fits (fit seed i for sweep 100 + i)."""
 RECOVERY_SETTINGS = {"seed": 1}
 """The recovery fit of the embedded default sweep: the spec's sampler (4 x 1000 draws)."""
-STEPLAW_SETTINGS = {"seed": 0, "draws": 500, "tune": 500, "chains": 4}
-"""The Step Law fit: 4 chains of 500 draws after 500 tuning steps."""
+STEPLAW_SETTINGS = {"seed": 0}
+"""The Step Law fit: the spec's sampler settings (4 chains of 1,000 draws after 1,000 tuning
+steps)."""
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 NOTEBOOK_ENV = {"BAYES_SCALING_NOTEBOOK_DRAWS": "200",
@@ -92,20 +93,6 @@ TRACKER_COLUMNS = ("--column", "model_params=n_params", "--column", "tokens_seen
 
 CLI = (sys.executable, "-m", "bayes_scaling.present.cli")
 """How tests run the command line (what the ``bayes-scaling`` entry point runs)."""
-CACHE_SCRIPT = """
-import sys
-import numpy as np
-from bayes_scaling.data.simulate import default_cells, simulate_sweep
-from bayes_scaling.model.fit import fit
-cells = default_cells(archs=("dense",), mixes=("web",), n_params=(1e8, 4e8),
-                      tokens_per_param=(20.0,))
-sweep = simulate_sweep(3, cells=cells, n_lr=5, return_truth=False)
-post = fit(sweep, seed=7, draws=60, tune=60, chains=2, progressbar=False)
-np.save(sys.argv[1], post["posterior"]["a_n"].to_numpy())
-"""
-"""A fresh process's fit of a one-arch sweep, saving a_n's draws to the file argv[1]."""
-
-
 def _command(*args: object, **kwargs) -> dict:
     return {"args": [*map(str, args)], "cwd": REPO_ROOT, "timeout": 900, **kwargs}
 
@@ -121,30 +108,26 @@ def _demo_commands(out: Path) -> list[dict]:
 
 
 def _cli_fit_commands(out: Path) -> list[dict]:
+    """`bayes-scaling fit` of :func:`tiny_sweep` as CSV with real_fit's settings, in a fresh
+    process on an empty PyTensor/numba compile folder (a cold cache)."""
     from bayes_scaling.data import write_sweep
 
     write_sweep(_tiny_sweep(), out / "sweep.csv")
-    common = (*CLI, "fit", out / "sweep.csv", "--draws", REAL_FIT_SETTINGS["draws"], "--tune",
-              REAL_FIT_SETTINGS["tune"], "--chains", REAL_FIT_SETTINGS["chains"], "--quiet")
-    return [_command(*common, "--seed", REAL_FIT_SETTINGS["seed"], "--out", out / "same.nc"),
-            _command(*common, "--seed", REAL_FIT_SETTINGS["seed"] + 1,
-                     "--allow-bad-diagnostics", "--out", out / "other.nc")]
-
-
-def _cache_commands(out: Path) -> list[dict]:
     (out / "compiledir").mkdir()
     env = {"PYTENSOR_FLAGS": f"base_compiledir={out / 'compiledir'}", "PATH": "/usr/bin:/bin"}
-    return [_command(sys.executable, "-c", CACHE_SCRIPT, out / f"{run}.npy", env=env)
-            for run in ("cold", "warm")]
+    return [_command(*CLI, "fit", out / "sweep.csv", "--draws", REAL_FIT_SETTINGS["draws"],
+                     "--tune", REAL_FIT_SETTINGS["tune"], "--chains",
+                     REAL_FIT_SETTINGS["chains"], "--quiet", "--seed", REAL_FIT_SETTINGS["seed"],
+                     "--out", out / "same.nc", env=env)]
 
 
 PROCESSES = {"tracker_fit": _tracker_commands, "demo_run": _demo_commands,
-             "cli_fits": _cli_fit_commands, "compile_cache_runs": _cache_commands}
+             "cli_fit": _cli_fit_commands}
 """Fixtures served by processes run in turn in a background worker: output folder ->
 the commands (:func:`bayes_scaling.testing.processes_in_turn`)."""
 
-BACKGROUND = ("real_fit", "cli_fits", "demo_run", "compile_cache_runs", "recovery_fit",
-              "notebook_run", "coverage_fits", "steplaw_fit", "tracker_fit")
+BACKGROUND = ("real_fit", "cli_fit", "demo_run", "recovery_fit", "notebook_run",
+              "coverage_fits", "steplaw_fit", "tracker_fit")
 """Fixtures served by the background workers, in the order they start (the longest chains
 of work first); the tests that use them run after all others (:func:`pytest_collection_
 modifyitems`), in this order."""
@@ -167,14 +150,15 @@ def _batches(name: str) -> list[list[tuple[tuple, object, object, dict]]]:
     from bayes_scaling.data.simulate import default_cells, simulate_sweep
 
     if name == "real_fit":  # a sibling sweep first: real_fit samples on a reused compile
+        other_seed = {**REAL_FIT_SETTINGS, "seed": REAL_FIT_SETTINGS["seed"] + 1}
         return [[(("real_sibling",), _tiny_sweep(4), None, REAL_FIT_SETTINGS),
-                 (("real",), _tiny_sweep(), None, REAL_FIT_SETTINGS)]]
+                 (("real",), _tiny_sweep(), None, REAL_FIT_SETTINGS),
+                 (("real_other_seed",), _tiny_sweep(), None, other_seed)]]
     if name == "coverage_fits":
         cells = default_cells(n_params=(5e7, 1.5e8, 4.5e8), tokens_per_param=(20.0, 100.0))
         fits = [(("coverage", i), *simulate_sweep(100 + i, cells=cells, n_lr=6),
                  {"seed": i, **COVERAGE_SETTINGS}) for i in range(COVERAGE_SWEEPS)]
-        half = COVERAGE_SWEEPS // 2
-        return [fits[:half], fits[half:]]
+        return [fits]
     if name == "recovery_fit":
         return [[(("recovery",), *simulate_sweep(0), RECOVERY_SETTINGS)]]
     if name == "steplaw_fit":
@@ -287,6 +271,12 @@ def real_fit() -> xr.DataTree:
 
 
 @pytest.fixture(scope="session")
+def real_fit_other_seed() -> xr.DataTree:
+    """:func:`real_fit` with fit seed + 1 (same worker, same compiled model)."""
+    return _results("real_fit")[1][2]
+
+
+@pytest.fixture(scope="session")
 def notebook_run():
     """``notebook_run(file name)``: that notebook of notebooks/ executed with
     :data:`NOTEBOOK_ENV` (waits for its background run; raises its error if a cell raised).
@@ -335,21 +325,12 @@ def demo_run() -> tuple[Path, subprocess.CompletedProcess]:
 
 
 @pytest.fixture(scope="session")
-def cli_fits() -> dict:
-    """`bayes-scaling fit` on :func:`tiny_sweep` written to CSV, with real_fit's sampler
-    settings, twice, in a background worker: with real_fit's seed (short chains: exit 3),
-    and with another seed and --allow-bad-diagnostics."""
-    (same, other), out = _processes("cli_fits")
-    return {"same": same, "same_path": out / "same.nc",
-            "other": other, "other_path": out / "other.nc"}
-
-
-@pytest.fixture(scope="session")
-def compile_cache_runs() -> tuple[list[subprocess.CompletedProcess], Path]:
-    """:data:`CACHE_SCRIPT` run twice in turn on one empty PyTensor compile folder (cold, then
-    warm), in a background worker: (the two processes, the folder of compiledir/, cold.npy
-    and warm.npy)."""
-    return _processes("compile_cache_runs")
+def cli_fit() -> tuple[subprocess.CompletedProcess, Path]:
+    """`bayes-scaling fit` on :func:`tiny_sweep` written to CSV, with real_fit's seed and
+    sampler settings (short chains: exit 3), in a fresh process on an empty compile folder,
+    run in a background worker: (the finished process, its folder: same.nc, compiledir/)."""
+    (proc,), out = _processes("cli_fit")
+    return proc, out
 
 
 @pytest.fixture(scope="session")

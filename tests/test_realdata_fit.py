@@ -1,7 +1,7 @@
 """One fit of the real Step Law dense + MoE sweeps with the default spec (slow).
 
-The fit comes from conftest (``steplaw_fit``: 4 chains x 500 draws after 500 tuning steps,
-run in a background worker from the start of the session)."""
+The fit comes from conftest (``steplaw_fit``: the spec's sampler, 4 chains x 1,000 draws after
+1,000 tuning steps, run in a background worker from the start of the session)."""
 
 import pytest
 
@@ -16,7 +16,7 @@ def test_steplaw_fit_samples_cleanly_and_separates_dense_from_moe(steplaw_fit):
     assert len(posterior_runs(posterior)) == 2619
     assert posterior_spec(posterior).hash == default_spec().hash
     report = diagnose(posterior, var_names=LAW_PARAMETERS)
-    assert report.n_draws == 4 * 500
+    assert report.n_draws == 4 * 1000
     assert report.max_rhat <= 1.01, report.report()
     assert report.min_ess_bulk >= 400, report.report()
     assert report.divergences == 0, report.report()
