@@ -281,5 +281,5 @@ def fake_refit(sweep: Sweep, spec: Spec, seed: int, *,
     into the check's worker processes."""
     draws = spec.sampler["draws"]
     return fake_posterior(sweep, truth=truth, chains=spec.sampler["chains"],
-                          draws=DRAWS_AUTO[0] if draws == "auto" else draws, seed=seed,
+                          draws=DRAWS_AUTO if draws == "auto" else draws, seed=seed,
                           spec=spec)

@@ -68,7 +68,7 @@ def test_auto_adaptation_is_low_rank_only_where_there_is_a_ridge():
     assert sampler_adaptation(_sweep((1e8, 4e8), (20.0,)), fixed) == "diag"
 
 
-def test_auto_draws_double_where_a_cell_has_fewer_runs_than_bowl_unknowns():
+def test_auto_draws_double_for_thin_cells_and_again_for_few_cells():
     assert (bowl_unknowns(2), bowl_unknowns(3)) == (8, 12)
     spec = default_spec()
     assert spec.sampler["draws"] == "auto"
@@ -76,8 +76,15 @@ def test_auto_draws_double_where_a_cell_has_fewer_runs_than_bowl_unknowns():
     full = simulate_sweep(1, cells=default_cells(archs=("dense",), mixes=("web",),
                                                  n_params=(1e8, 4e8), tokens_per_param=(20.0,)),
                           return_truth=False)
-    assert resolved_sampler(thin, spec)["draws"] == 2000
-    assert resolved_sampler(full, spec)["draws"] == 1000
+    many = _sweep((5e7, 1e8, 2e8, 4e8, 8e8), (10.0, 20.0, 40.0))  # 15 thin cells
+    many_full = simulate_sweep(1, cells=default_cells(archs=("dense",), mixes=("web",),
+                                                      n_params=(5e7, 1e8, 2e8, 4e8, 8e8),
+                                                      tokens_per_param=(10.0, 20.0)),
+                               n_lr=8, n_batch=5, return_truth=False)
+    assert resolved_sampler(thin, spec)["draws"] == 4000
+    assert resolved_sampler(full, spec)["draws"] == 2000
+    assert resolved_sampler(many, spec)["draws"] == 2000
+    assert resolved_sampler(many_full, spec)["draws"] == 1000
     assert resolved_sampler(thin, spec_from_dict({"sampler": {"draws": 300}}))["draws"] == 300
 
 

@@ -12,12 +12,13 @@ from bayes_scaling.data.identifiability import exponent_ridges
 from bayes_scaling.model.inputs import ModelInputs, prepare_inputs
 from bayes_scaling.model.spec import Spec
 
-__all__ = ["DRAWS_AUTO", "TARGET_ACCEPT_AUTO", "bowl_unknowns", "progress_mode",
+__all__ = ["DRAWS_AUTO", "TARGET_ACCEPT_AUTO", "auto_draws", "bowl_unknowns", "progress_mode",
            "resolved_sampler", "sampler_adaptation", "thin_cells"]
 
 
-DRAWS_AUTO = (1000, 2000)
-"""``draws = "auto"``: per chain, and where some cell is thin in runs (:func:`thin_cells`)."""
+DRAWS_AUTO = 1000
+"""``draws = "auto"``: per chain, doubled where some cell is thin in runs (:func:`thin_cells`)
+and doubled again below ``TARGET_ACCEPT_AUTO["cells"]`` cells (:func:`auto_draws`)."""
 
 
 TARGET_ACCEPT_AUTO = {"cells": 10, "few": 0.98, "many": 0.95}
@@ -39,15 +40,24 @@ def thin_cells(inputs: ModelInputs) -> int:
     return int((in_window < bowl_unknowns(len(inputs.dims))).sum())
 
 
+def auto_draws(inputs: ModelInputs) -> int:
+    """``draws = "auto"`` for these inputs: :data:`DRAWS_AUTO`, x2 where a cell is thin in
+    runs, x2 below ``TARGET_ACCEPT_AUTO["cells"]`` cells. Such sweeps sampled without
+    divergences but mixed slowly: R-hat 1.011-1.012 at 1,000 draws on a 12-run sweep, 1.0115
+    at 2,000; 1.011 on two sizes x two ratios (4 cells, no thin cell) at 1,000; their sampling
+    takes seconds either way."""
+    few = len(inputs.cells) < TARGET_ACCEPT_AUTO["cells"]
+    return DRAWS_AUTO * (2 if thin_cells(inputs) else 1) * (2 if few else 1)
+
+
 def resolved_sampler(sweep: Sweep, spec: Spec, inputs: ModelInputs | None = None) -> dict:
     """The spec's sampler settings with ``auto`` resolved for this sweep: the adaptation
     (:func:`sampler_adaptation`), the target acceptance (:data:`TARGET_ACCEPT_AUTO`) and the
-    draws (:data:`DRAWS_AUTO`: sweeps with a thin cell mixed slowly, R-hat 1.011-1.012 and
-    bulk ESS 360-368 at 1,000 draws on a 12-run sweep)."""
+    draws (:func:`auto_draws`)."""
     out = {**spec.sampler, "adaptation": sampler_adaptation(sweep, spec)}
     if out["draws"] == "auto":
         inputs = inputs or prepare_inputs(sweep, window=spec.window)
-        out["draws"] = DRAWS_AUTO[1] if thin_cells(inputs) else DRAWS_AUTO[0]
+        out["draws"] = auto_draws(inputs)
     if out["target_accept"] == "auto":
         few = sweep.runs["cell"].nunique() < TARGET_ACCEPT_AUTO["cells"]
         out["target_accept"] = TARGET_ACCEPT_AUTO["few" if few else "many"]

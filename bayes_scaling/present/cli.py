@@ -108,8 +108,9 @@ def _add_fit_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="model spec TOML (default: the built-in models/default.toml)")
     p.add_argument("--out", type=Path, required=True, help="posterior file (.nc)")
     p.add_argument("--draws", type=int, default=None,
-                   help="draws per chain (default: the spec's; 'auto' = 1000, or 2000 when a "
-                        "cell has fewer runs in the window than bowl unknowns)")
+                   help="draws per chain (default: the spec's; 'auto' = 1000, doubled when a "
+                        "cell has fewer runs in the window than bowl unknowns, doubled again "
+                        "below 10 cells)")
     p.add_argument("--tune", type=int, default=None, help="tuning steps per chain")
     p.add_argument("--chains", type=int, default=None, help="chains")
     p.add_argument("--seed", type=int, default=0, help="random seed (results reproducible)")

@@ -44,7 +44,8 @@ def _table(cells: pd.DataFrame) -> pd.DataFrame:
 
 def check_header(source: str, n_cells: int, n_fitted: int, sampler: dict, jobs: int) -> str:
     """What the check is about to do."""
-    draws = ("1,000 draws (2,000 where a cell is thin in runs)" if sampler["draws"] == "auto"
+    draws = ("1,000 draws (doubled where a cell is thin in runs, again below 10 cells)"
+             if sampler["draws"] == "auto"
              else f"{sampler['draws']} draws")
     return (f"leave-one-cell-out check of {source}: {n_cells} of {n_fitted} cells, each "
             f"refitted without itself ({sampler['chains']} chains x {draws} after "
