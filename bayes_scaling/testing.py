@@ -231,10 +231,6 @@ class BackgroundJobs:
         if key not in self._jobs:
             self._jobs[key] = self._pool.apply_async(_call, (key, func, args, kwargs))
 
-    def submit_fit(self, key: Hashable, sweep: Sweep, **fit_kwargs) -> None:
-        """Start ``fit(sweep, progressbar=False, **fit_kwargs)`` under ``key`` (once)."""
-        self.submit(key, _fit, sweep, **fit_kwargs)
-
     def __contains__(self, key: Hashable) -> bool:
         return key in self._jobs
 

@@ -93,6 +93,8 @@ TRACKER_COLUMNS = ("--column", "model_params=n_params", "--column", "tokens_seen
 
 CLI = (sys.executable, "-m", "bayes_scaling.present.cli")
 """How tests run the command line (what the ``bayes-scaling`` entry point runs)."""
+
+
 def _command(*args: object, **kwargs) -> dict:
     return {"args": [*map(str, args)], "cwd": REPO_ROOT, "timeout": 900, **kwargs}
 
@@ -347,8 +349,8 @@ def run_cli(*args: object, cwd: Path | None = None,
             timeout: float = 900) -> subprocess.CompletedProcess:
     """Run ``python -m bayes_scaling.present.cli ARGS`` (what the ``bayes-scaling`` entry point
     runs) in a subprocess, as a user would; returns the finished process (text output)."""
-    return subprocess.run([sys.executable, "-m", "bayes_scaling.present.cli", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd or REPO_ROOT, timeout=timeout)
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd or REPO_ROOT, timeout=timeout)
 
 
 @pytest.fixture(name="run_cli", scope="session")

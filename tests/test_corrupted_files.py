@@ -41,7 +41,7 @@ def examples(default: int) -> int:
     return int(os.environ.get("BAYES_SCALING_CORRUPT_EXAMPLES", default))
 
 
-SETTINGS = settings(max_examples=examples(20), deadline=None,
+SETTINGS = settings(max_examples=examples(10), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 TARGET = ["--params", "7e9", "--tokens", "2e12", "--arch", "dense"]
 JUNK = ["", " ", "nan", "NaN", "-1", "0", "-0.0", "inf", "-inf", "1e400", "-1e400", "1e-400",
@@ -284,7 +284,7 @@ def test_validate_a_parquet_file_with_a_damaged_text_byte(sweep_files):
     _validate(bytes(content), "parquet")
 
 
-@settings(max_examples=examples(15), deadline=None)
+@settings(max_examples=examples(8), deadline=None)
 @given(data=st.data(), source=st.sampled_from(["csv", "jsonl", "parquet"]),
        suffix=st.sampled_from(["csv", "jsonl", "json", "parquet", "pq"]))
 def test_validate_a_sweep_behind_the_wrong_suffix(sweep_files, data, source, suffix):
