@@ -1,6 +1,7 @@
 """Coverage of the held-out intervals against their nominal level, and the plain verdict.
 
-k of n held-out cells whose interval contains the cell's optimum is judged against
+k of n held-out cells whose interval (the predictive plus the cell optimum's own bootstrap
+noise, :mod:`bayes_scaling.heldout.score`) contains the cell's optimum is judged against
 Binomial(n, level): "too narrow" when k is below the counts a calibrated predictive gives
 with probability 1 - alpha (two-sided), "too wide" above them, else "consistent with
 nominal". Cells share the fitted law, so their misses are not independent: the tolerance is
@@ -56,7 +57,8 @@ def coverage_table(cells: pd.DataFrame, levels: tuple[float, ...] = LEVELS,
 
 
 def _coverage_line(row: pd.Series) -> str:
-    return (f"{row['quantity']}: {row['level']:.0%} intervals contained the cell optimum in "
+    return (f"{row['quantity']}: {row['level']:.0%} intervals (with the optimum's own noise) "
+            f"contained the cell optimum in "
             f"{row['hits']}/{row['n']} cells ({row['rate']:.0%}): {row['verdict']} "
             f"({row['lo']}-{row['hi']} of {row['n']} would be, at the {ALPHA:.0%} level)")
 
@@ -67,6 +69,13 @@ def verdict_lines(cells: pd.DataFrame, coverage: pd.DataFrame) -> list[str]:
     scored = cells[cells["status"] == "scored"] if len(cells) else cells
     lines = [_coverage_line(row) for level in (0.9, 0.5)
              for _, row in coverage[coverage["level"] == level].iterrows() if row["n"]]
+    if len(scored) and "lr_in90_point" in scored:
+        point = ", ".join(f"{NAMES[q]} {int(scored[f'{q}_in90_point'].astype(bool).sum())}/"
+                          f"{len(scored)}" for q in OPTIMA)
+        noise = ", ".join(f"{NAMES[q]} {scored[f'{q}_ref_sd'].median():.3f}" for q in OPTIMA)
+        lines.append(f"the cell optima are estimates: their bootstrap sd (median over cells, "
+                     f"log units) {noise}; the model's 90% intervals alone, without that "
+                     f"noise, contained them in {point} cells")
     if len(scored):
         regret = scored["regret_pct"]
         lines.append(f"regret of the predicted median (lr, batch) on each cell's own "

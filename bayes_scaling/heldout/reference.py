@@ -8,6 +8,11 @@ non-degenerate fit used; if none is, the optimum falls back to the best run and 
 to the loss of the run nearest (in log space) to the point. Both are flagged (``method``,
 ``problems``). The held-out benchmarks and ``bayes-scaling check`` score predictions
 against it.
+
+That optimum is itself an estimate from noisy runs: resampling a Step Law cell's runs moves
+it by 0.03-0.28 in log lr (bootstrap sd), as much as the model's own predictive spread.
+:func:`reference_noise` gives its bootstrap deviations, so that a score can ask whether
+the predictive *of the reference* (the model's optimum plus that noise) contains it.
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ import pandas as pd
 WINDOWS = (0.01, 0.02, 0.03, 0.05)
 """Fit windows tried in turn: runs with loss <= (1 + w) x the cell's best loss."""
 
-__all__ = ["WINDOWS", "cell_optimum", "regret_pct"]
+N_BOOT = 200
+"""Bootstrap resamples of a cell's runs behind :func:`reference_noise`."""
+
+__all__ = ["N_BOOT", "WINDOWS", "cell_optimum", "reference_noise", "regret_pct"]
 
 
 def _quadratic(x: np.ndarray, y: np.ndarray, loss: np.ndarray) -> dict[str, Any] | None:
@@ -73,6 +81,21 @@ def cell_optimum(runs: pd.DataFrame) -> dict[str, Any]:
     return {"method": "best run (every quadratic degenerate)", "window": np.nan,
             "n_fit": 0, "log_lr": x[i], "log_batch": y[i], "loss": float(best), "quad": None,
             "bracketed_by_window": False, "problems": problems, "grid": (x, y, ok["loss"])}
+
+
+def reference_noise(runs: pd.DataFrame, seed: int = 0, n_boot: int = N_BOOT) -> np.ndarray:
+    """Bootstrap deviations (n_boot, 2) of the cell optimum's (log lr, log batch): the whole
+    :func:`cell_optimum` procedure on the cell's usable runs (ok, finite loss) resampled with
+    replacement, minus its value on the runs themselves (the basic bootstrap of the
+    reference's error)."""
+    ok = runs[(runs["status"] == "ok") & np.isfinite(runs["loss"])]
+    ref = cell_optimum(ok)
+    rng = np.random.default_rng(seed)
+    out = np.empty((n_boot, 2))
+    for b in range(n_boot):
+        opt = cell_optimum(ok.iloc[rng.integers(0, len(ok), len(ok))])
+        out[b] = (opt["log_lr"] - ref["log_lr"], opt["log_batch"] - ref["log_batch"])
+    return out
 
 
 def regret_pct(opt: dict[str, Any], lr: float, batch: float) -> float:

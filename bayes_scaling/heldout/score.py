@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_scaling.heldout.reference import cell_optimum, regret_pct
+from bayes_scaling.heldout.reference import cell_optimum, reference_noise, regret_pct
 from bayes_scaling.model import core
 
 LEVELS = (0.5, 0.8, 0.9)
@@ -33,19 +33,34 @@ def pit(draws: np.ndarray, value: Any, axis: int = 0) -> np.ndarray:
     return np.mean(draws < value, axis=axis) + 0.5 * np.mean(draws == value, axis=axis)
 
 
-def score_optimum(name: str, log_draws: np.ndarray, log_ref: float) -> dict[str, Any]:
+def score_optimum(name: str, log_draws: np.ndarray, log_ref: float,
+                  ref_noise: np.ndarray | None = None, seed: int = 0) -> dict[str, Any]:
     """One optimum's scores: the reference and the predictive median (natural units), the
     PIT of the reference, and per level of :data:`LEVELS` the equal-tailed interval, whether
-    it contains the reference, and its width in log units. Keys are prefixed ``name_``."""
+    it contains the reference, and its width in log units. Keys are prefixed ``name_``.
+
+    With ``ref_noise`` (bootstrap deviations of the reference,
+    :func:`~bayes_scaling.heldout.reference.reference_noise`), the PIT and ``_in`` ask of the
+    predictive of the reference: each model draw plus a noise draw picked at random (seeded).
+    The model's own interval and whether it contains the reference are kept as ``_lo``,
+    ``_hi``, ``_in{pct}_point``; ``_ref_sd`` is the noise's sd."""
     log_draws = np.asarray(log_draws, dtype=float).ravel()
+    judged = log_draws
     out: dict[str, Any] = {f"{name}_ref": float(np.exp(log_ref)),
-                           f"{name}_pred": float(np.exp(np.median(log_draws))),
-                           f"{name}_pit": float(pit(log_draws, log_ref))}
+                           f"{name}_pred": float(np.exp(np.median(log_draws)))}
+    if ref_noise is not None and len(ref_noise):
+        rng = np.random.default_rng(seed)
+        judged = log_draws + rng.choice(np.asarray(ref_noise, dtype=float), len(log_draws))
+        out[f"{name}_ref_sd"] = float(np.std(ref_noise))
+    out[f"{name}_pit"] = float(pit(judged, log_ref))
     for level in LEVELS:
-        lo, hi = np.quantile(log_draws, [(1 - level) / 2, (1 + level) / 2])
+        tails = [(1 - level) / 2, (1 + level) / 2]
+        lo, hi = np.quantile(log_draws, tails)
+        jlo, jhi = np.quantile(judged, tails)
         pct = round(100 * level)
         out |= {f"{name}_lo{pct}": float(np.exp(lo)), f"{name}_hi{pct}": float(np.exp(hi)),
-                f"{name}_in{pct}": bool(lo <= log_ref <= hi),
+                f"{name}_in{pct}": bool(jlo <= log_ref <= jhi),
+                f"{name}_in{pct}_point": bool(lo <= log_ref <= hi),
                 f"{name}_width{pct}_log": float(hi - lo)}
     return out
 
@@ -67,14 +82,15 @@ def run_table(runs: pd.DataFrame, loss_draws: np.ndarray, window: float) -> pd.D
 
 
 def score_cell(draws: xr.Dataset, runs: pd.DataFrame, loss_draws: np.ndarray,
-               window: float) -> tuple[dict[str, Any], pd.DataFrame]:
+               window: float, seed: int = 0) -> tuple[dict[str, Any], pd.DataFrame]:
     """Scores of a held-out cell from the predictive ``draws`` of its optimum (one target:
     log_lr_opt, log_batch_tokens_opt, loss_opt) and ``loss_draws`` (samples, runs) of its
     ``runs``' losses.
 
     Returns the cell's row: the reference optimum (method, problems), per optimum
-    :func:`score_optimum`, ``regret_pct`` (loss increase of the predicted median (lr, batch)
-    on the cell's quadratic, % of its minimum), ``loss_err_pct`` (predicted median optimal
+    :func:`score_optimum` allowing for the reference's own bootstrap noise (seeded by
+    ``seed``), ``regret_pct`` (loss increase of the predicted median (lr, batch) on the
+    cell's quadratic, % of its minimum), ``loss_err_pct`` (predicted median optimal
     loss vs the quadratic's minimum, %), ``loss_pit``, ``run_pit_mean``; and the
     :func:`run_table`.
     """
@@ -82,8 +98,10 @@ def score_cell(draws: xr.Dataset, runs: pd.DataFrame, loss_draws: np.ndarray,
     row: dict[str, Any] = {"ref_method": ref["method"], "ref_n_fit": ref["n_fit"],
                            "ref_bracketed": bool(ref["bracketed_by_window"]),
                            "ref_problems": "; ".join(ref["problems"])}
-    for name, var in OPTIMA.items():
-        row |= score_optimum(name, draws[var].to_numpy(), ref[f"log_{name}"])
+    noise = reference_noise(runs, seed)
+    for j, (name, var) in enumerate(OPTIMA.items()):
+        row |= score_optimum(name, draws[var].to_numpy(), ref[f"log_{name}"], noise[:, j],
+                             seed)
     row["regret_pct"] = regret_pct(ref, row["lr_pred"], row["batch_pred"])
     loss_opt = draws["loss_opt"].to_numpy().ravel()
     row["loss_ref"] = float(ref["loss"])

@@ -56,8 +56,10 @@ def check_text(result: HeldOutCheck) -> str:
     """The cell table, the reference optimum's caveats, and the verdict."""
     lines = ["", _table(result.cells).to_string(index=False), "",
              "cell: the optimum of a quadratic fitted to the cell's runs within 1% of its best "
-             "loss (ref_method in --out); in/OUT: the 90% interval contains it; PIT: share "
-             "of predictive draws below it", "", "verdict:"]
+             "loss (ref_method in --out), itself an estimate: in/OUT and PIT judge it under "
+             "the predictive plus its own bootstrap noise (lr_ref_sd, batch_ref_sd in --out; "
+             "the model's interval alone: *_in90_point); the interval shown is the model's",
+             "", "verdict:"]
     lines += [f"  - {line}" for line in result.verdict()]
     lines.append(f"({result.attrs['seconds']:.0f} s)")
     return "\n".join(lines)
