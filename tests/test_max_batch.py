@@ -5,8 +5,12 @@ import numpy as np
 import pytest
 
 from bayes_scaling.errors import TargetError
-from bayes_scaling.predict.draws import draw_new_cells
-from bayes_scaling.predict.max_batch import _per_draw_max_log_batch, max_safe_batch
+from bayes_scaling.predict.draws import Draws, draw_new_cells
+from bayes_scaling.predict.max_batch import (
+    _per_draw_critical_log_batch,
+    _per_draw_max_log_batch,
+    max_safe_batch,
+)
 from bayes_scaling.predict.predict import optimum_at_batch
 from bayes_scaling.predict.regret import expected_regret
 from bayes_scaling.present.plots_batch import plot_max_batch
@@ -26,6 +30,44 @@ def test_per_draw_closed_form_matches_the_bowl_minimised_over_lr(fake_post):
     excess = 100 * (np.exp(at["log_loss_opt_at_batch"]) / np.exp(cells["log_loss_opt"]) - 1)
     np.testing.assert_allclose(excess, tol, rtol=1e-8)
     assert (log_b > cells["log_batch_opt"]).all()
+
+
+def test_critical_batch_needs_twice_the_tokens_by_the_bowl(fake_post):
+    """At each draw's critical batch, a run of 2D tokens (the cell moved along the loss and
+    batch laws, its residuals kept) with lr and weight decay re-optimised by the bowl's own
+    linear solve reaches exactly the optimal loss at D."""
+    import pandas as pd
+
+    cells = draw_new_cells(fake_post, INSIDE, seed=2).isel(target=0)
+    target = pd.Series(INSIDE)
+    log_b = _per_draw_critical_log_batch(fake_post, target, cells, seed=2)
+    d = Draws.from_posterior(fake_post, None, 2)
+    shift = {q: (d.law_mean(q, "dense", "web", INSIDE["n_params"], 2 * INSIDE["n_tokens"])
+                 - d.law_mean(q, "dense", "web", INSIDE["n_params"], INSIDE["n_tokens"])
+                 ).reshape(cells["log_loss_opt"].shape) for q in ("loss", "batch")}
+    at_2d = cells.assign(log_loss_opt=cells["log_loss_opt"] + shift["loss"],
+                         log_batch_opt=cells["log_batch_opt"] + shift["batch"])
+    at = optimum_at_batch(at_2d, cells["log_batch_opt"].copy(
+        data=log_b.reshape(cells["log_batch_opt"].shape)))
+    # the fake posterior (the truth jittered by 0.05) has the loss law rise with D in 41% of
+    # its draws: those have no critical batch
+    falls = shift["loss"] < 0
+    assert int(falls.sum()) >= 300
+    np.testing.assert_allclose(at["log_loss_opt_at_batch"].values[falls],
+                               cells["log_loss_opt"].values[falls], rtol=1e-9)
+    log_b = log_b.reshape(falls.shape)
+    assert np.isnan(log_b[~falls]).all()
+    assert (log_b[falls] > at_2d["log_batch_opt"].values[falls]).all()
+
+
+def test_critical_batch_is_reported_with_its_source(fake_post):
+    mb = max_safe_batch(fake_post, INSIDE, 0.5, seed=0)
+    c = mb.critical_batch_tokens
+    assert c["lo"] < c["median"] < c["hi"] and c["median"] > mb.batch_opt_tokens
+    assert mb.critical_from_data  # the fake sweep varies N, D and the batch
+    d = mb.to_dict()
+    assert set(d["critical_batch_tokens"]) == {"median", "lo90", "hi90"}
+    assert d["critical_from_data"] is True
 
 
 @pytest.mark.parametrize("tol", [0.1, 0.5, 2.0])
@@ -85,6 +127,9 @@ def test_predict_max_regret_cli(fake_post, run_cli, tmp_path):
     assert set(got["max_batch_tokens"]) == {"point", "median", "lo90", "hi90"}
     text = run_cli(*args)
     assert "largest safe batch (expected regret <= 0.5%, lr re-optimised)" in text.stdout
+    assert "critical batch (beyond it, matching the loss" in text.stdout
+    assert got["critical_batch_tokens"]["median"] == pytest.approx(
+        api["critical_batch_tokens"]["median"])
     bad = run_cli(*args[:-1], "0%")
     assert bad.returncode == 2 and "positive percentage" in bad.stderr
 

@@ -107,7 +107,7 @@ def run_held_out(task: HeldOut, refit: Refit = refit_posterior) -> Outcome:
             prediction = predict(posterior, pd.DataFrame([task.target]), seed=task.seed)
             losses = predict_loss(posterior, task.runs, seed=task.seed)
         scores, runs = score_cell(prediction.draws.isel(target=0), task.runs,
-                                  losses.draws.to_numpy(), task.spec.window)
+                                  losses.draws.to_numpy(), task.spec.window, task.seed)
         row |= {"status": "scored", "error": "", **_diagnostics(posterior), **scores}
     except REFIT_ERRORS as err:
         row |= {"status": "failed", "error": f"{type(err).__name__}: {one_line(err)}"}
@@ -147,7 +147,8 @@ def _run(tasks: list[HeldOut], refit: Refit, jobs: int,
 def check(posterior: xr.DataTree | str | Path, cells: int | Sequence[str] | None = None, *,
           seed: int = 0, jobs: int | None = None, draws: int | None = None,
           tune: int | None = None, chains: int | None = None, refit: Refit | None = None,
-          progress: Callable[[str], None] | None = None) -> HeldOutCheck:
+          progress: Callable[[str], None] | None = None,
+          sensitivity: Spec | None = None) -> HeldOutCheck:
     """Leave-one-cell-out predictive check of a fitted posterior on its own sweep.
 
     For each chosen cell, refit the sweep without it (the posterior's spec and sampler
@@ -163,10 +164,13 @@ def check(posterior: xr.DataTree | str | Path, cells: int | Sequence[str] | None
         refit: ``refit(sweep, spec, seed) -> posterior`` (default :func:`refit_posterior`);
             picklable when ``jobs > 1``.
         progress: called with one line per finished refit.
+        sensitivity: a second spec: the whole sweep is also fitted under it and compared
+            with the posterior (:func:`~bayes_scaling.heldout.sensitivity.prior_sensitivity`).
 
     Returns:
         :class:`~bayes_scaling.heldout.result.HeldOutCheck`: one row per cell, the held-out
-        runs' loss PITs, the coverage table and the provenance.
+        runs' loss PITs, the coverage table, the prior sensitivity (when asked) and the
+        provenance.
     """
     if not isinstance(posterior, xr.DataTree):
         posterior = load_posterior(posterior)
@@ -182,6 +186,15 @@ def check(posterior: xr.DataTree | str | Path, cells: int | Sequence[str] | None
     start = time.perf_counter()
     outcomes = _run(held_out(posterior, chosen, spec, seed), refit or refit_posterior, jobs,
                     progress)
+    compared = None
+    if sensitivity is not None:
+        from bayes_scaling.heldout.sensitivity import prior_sensitivity
+
+        if progress is not None:
+            progress(f"prior sensitivity: fitting the whole sweep under the {sensitivity.name} "
+                     f"spec")
+        with _quiet():
+            compared = prior_sensitivity(posterior, sensitivity, seed=seed, refit=refit)
     rows = pd.DataFrame([o.row for o in outcomes])
     runs = [o.runs for o in outcomes if len(o.runs)]
     run_table = pd.concat(runs, ignore_index=True) if runs else pd.DataFrame()
@@ -198,4 +211,5 @@ def check(posterior: xr.DataTree | str | Path, cells: int | Sequence[str] | None
         "seconds": round(time.perf_counter() - start, 1),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     rows.attrs, run_table.attrs = dict(attrs), dict(attrs)
-    return HeldOutCheck(cells=rows, runs=run_table, coverage=coverage_table(rows), attrs=attrs)
+    return HeldOutCheck(cells=rows, runs=run_table, coverage=coverage_table(rows), attrs=attrs,
+                        sensitivity=compared)

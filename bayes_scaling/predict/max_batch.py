@@ -10,6 +10,16 @@ Two answers, both from the target's posterior predictive cell (:func:`draw_new_c
 - the choice a user makes: at each batch on a grid, the ONE lr that minimises the posterior
   expected regret (weight decay at each draw's best); the largest batch whose expected regret
   stays within ``tol`` is the recommendation, with that lr.
+
+Next to it, the critical batch (McCandlish et al. 2018; the "batch beyond which more batch
+buys nothing" of Power Lines and Time Transfer): the batch at which reaching the optimal loss
+of the target's D takes twice the tokens (E = 2 E_min). Per draw, in closed form: doubling D
+lowers the optimal loss by L*(D) - L*(2D) under the loss law (with the bend), and moves B* by
+the batch law; the batch whose excess at 2D (lr re-optimised, the bowl's curvature kept)
+eats that gain is log B*(2D) + sqrt(2 (L*(D) - L*(2D)) (H^-1)_bb). Beyond it, a larger batch
+needs more than twice the data for the same loss. It rests on the D-slopes of the loss and
+batch laws: where the sweep does not vary D apart from N (:func:`exponent_ridges`) or never
+varies the batch, the priors carry it and the result says so.
 """
 
 from __future__ import annotations
@@ -20,8 +30,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_scaling.data.identifiability import exponent_ridges
 from bayes_scaling.errors import TargetError
-from bayes_scaling.predict.draws import SAMPLE_DIMS, draw_new_cells
+from bayes_scaling.predict.draws import SAMPLE_DIMS, Draws, draw_new_cells
 from bayes_scaling.predict.predict import curvature, optimum_at_batch, prediction_targets
 from bayes_scaling.predict.regret import as_choices, regret_draws
 
@@ -38,6 +49,9 @@ class MaxBatch:
     lr: the lr to pair with the recommended batch; expected_regret_pct: its expected regret.
     curve: along ``batch_tokens``: regret_pct_median / _lo / _hi (each draw re-optimised),
         expected_regret_pct and lr (the best single lr at that batch).
+    critical_batch_tokens: {"median", "lo", "hi"} of each draw's critical batch (module doc);
+    critical_from_data: False where the design leaves the D-slopes (or the batch) to the
+        priors.
     """
 
     tolerance_pct: float
@@ -47,6 +61,8 @@ class MaxBatch:
     expected_regret_pct: float
     batch_opt_tokens: float
     curve: xr.Dataset
+    critical_batch_tokens: dict[str, float]
+    critical_from_data: bool
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready (None for NaN): max_batch_tokens {point, median, lo90, hi90}, lr,
@@ -54,10 +70,14 @@ class MaxBatch:
         tag = f"{round(100 * self.prob)}"
         b = self.max_batch_tokens
         num = lambda x: None if not np.isfinite(x) else float(x)  # noqa: E731
+        c = self.critical_batch_tokens
         return {"tolerance_pct": self.tolerance_pct, "batch_opt_tokens": self.batch_opt_tokens,
                 "max_batch_tokens": {"point": num(b["point"]), "median": num(b["median"]),
                                      f"lo{tag}": num(b["lo"]), f"hi{tag}": num(b["hi"])},
-                "lr": num(self.lr), "expected_regret_pct": num(self.expected_regret_pct)}
+                "lr": num(self.lr), "expected_regret_pct": num(self.expected_regret_pct),
+                "critical_batch_tokens": {"median": num(c["median"]), f"lo{tag}": num(c["lo"]),
+                                          f"hi{tag}": num(c["hi"])},
+                "critical_from_data": self.critical_from_data}
 
 
 def _per_draw_max_log_batch(cells: xr.Dataset, tol_pct: float) -> np.ndarray:
@@ -67,6 +87,38 @@ def _per_draw_max_log_batch(cells: xr.Dataset, tol_pct: float) -> np.ndarray:
     loss_opt = np.exp(cells["log_loss_opt"].transpose(*SAMPLE_DIMS).to_numpy())
     reach = np.sqrt(2.0 * tol_pct / 100.0 * loss_opt * inv_bb)
     return (cells["log_batch_opt"].transpose(*SAMPLE_DIMS).to_numpy() + reach).ravel()
+
+
+def _per_draw_critical_log_batch(posterior: xr.DataTree, target: pd.Series,
+                                 cells: xr.Dataset, seed: int) -> np.ndarray:
+    """Each draw's critical log batch (closed form, see the module doc); draws in the order
+    of ``cells`` flattened over (chain, draw). NaN for a draw whose loss law does not fall
+    from D to 2D (no batch reaches the loss there)."""
+    d = Draws.from_posterior(posterior, None, seed)
+    at = lambda q, tokens: d.law_mean(q, target["arch"], target["data_mix"],  # noqa: E731
+                                      float(target["n_params"]), tokens)
+    n_tokens = float(target["n_tokens"])
+    d_log_loss = at("loss", 2 * n_tokens) - at("loss", n_tokens)
+    d_log_batch = at("batch", 2 * n_tokens) - at("batch", n_tokens)
+    h = curvature(cells).transpose(*SAMPLE_DIMS, "dim_row", "dim_col").to_numpy()
+    inv_bb = np.linalg.inv(h)[..., 1, 1].ravel()
+    loss_opt = np.exp(cells["log_loss_opt"].transpose(*SAMPLE_DIMS).to_numpy()).ravel()
+    gain = loss_opt * (1.0 - np.exp(d_log_loss))
+    log_b_opt = cells["log_batch_opt"].transpose(*SAMPLE_DIMS).to_numpy().ravel()
+    with np.errstate(invalid="ignore"):
+        return np.where(gain > 0, log_b_opt + d_log_batch + np.sqrt(2.0 * gain * inv_bb),
+                        np.nan)
+
+
+def _critical_from_data(posterior: xr.DataTree, arch: str) -> bool:
+    """Whether the fitted runs of ``arch`` vary D apart from N and vary the batch in a cell."""
+    from bayes_scaling.model.fit import posterior_runs  # local: keeps this module light
+
+    runs = posterior_runs(posterior)
+    mine = runs[(runs["arch"] == arch) & (runs["status"] == "ok")]
+    if mine.empty or arch in exponent_ridges(runs):
+        return False
+    return bool((mine.groupby("cell")["batch_tokens"].nunique() >= 2).any())
 
 
 def _best_single_lr(cells: xr.Dataset, log_batch: np.ndarray, n_lr: int
@@ -127,6 +179,9 @@ def max_safe_batch(posterior: xr.DataTree, target: pd.DataFrame | dict,
         point, pair, regret = float(np.exp(log_batch[last])), float(lr[last]), float(
             expected[last])
     qs = np.quantile(own, [0.5, (1 - prob) / 2, (1 + prob) / 2], axis=0)
+    critical = np.exp(np.nanquantile(
+        _per_draw_critical_log_batch(posterior, rows.iloc[0], cells, seed),
+        [0.5, (1 - prob) / 2, (1 + prob) / 2]))
     curve = xr.Dataset(
         {"expected_regret_pct": ("batch_tokens", expected), "lr": ("batch_tokens", lr),
          "regret_pct_median": ("batch_tokens", qs[0]), "regret_pct_lo": ("batch_tokens", qs[1]),
@@ -137,4 +192,7 @@ def max_safe_batch(posterior: xr.DataTree, target: pd.DataFrame | dict,
                     max_batch_tokens={"point": point, "median": float(np.exp(np.median(draws))),
                                       "lo": float(np.exp(lo)), "hi": float(np.exp(hi))},
                     lr=pair, expected_regret_pct=regret, batch_opt_tokens=float(np.exp(log_b_opt)),
-                    curve=curve)
+                    curve=curve, critical_batch_tokens=dict(zip(("median", "lo", "hi"),
+                                                                map(float, critical),
+                                                                strict=True)),
+                    critical_from_data=_critical_from_data(posterior, rows.iloc[0]["arch"]))

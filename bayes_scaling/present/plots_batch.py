@@ -12,7 +12,7 @@ from bayes_scaling.present.plots_common import LABELS, fmt_value, log_axes, new_
 def plot_max_batch(result: MaxBatch, title: str = "") -> Figure:
     """Regret (% of the optimal loss) against batch size: the band of each draw's regret with
     its own best lr, the expected regret of the best single lr, the tolerance, and the largest
-    safe batch (recommendation and the interval of each draw's own)."""
+    safe batch (recommendation and the interval of each draw's own), and the critical batch."""
     curve = result.curve
     b = curve["batch_tokens"].to_numpy()
     tag = f"{round(100 * result.prob)}%"
@@ -32,6 +32,11 @@ def plot_max_batch(result: MaxBatch, title: str = "") -> Figure:
         ax.axvline(mb["point"], color="red", lw=2,
                    label=f"largest safe batch {fmt_value(mb['point'])} tokens "
                          f"(lr {fmt_value(result.lr)})")
+    crit = result.critical_batch_tokens
+    ax.axvline(crit["median"], color="tab:green", ls=":", lw=1.5,
+               label=f"critical batch {fmt_value(crit['median'])} tokens "
+                     f"({tag} [{fmt_value(crit['lo'])}, {fmt_value(crit['hi'])}])"
+                     + ("" if result.critical_from_data else ", from the priors"))
     ax.set_ylim(0, max(4 * result.tolerance_pct, float(curve["expected_regret_pct"].min()) * 2))
     ax.set_xlim(b.min(), b.max())
     log_axes(ax, "x")

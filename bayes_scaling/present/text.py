@@ -121,10 +121,20 @@ def max_batch_text(mb: dict) -> str:
     if b["point"] is None:
         return (f"largest safe batch (expected regret <= {_fmt(tol)}%): none; the uncertainty "
                 f"about the optimum alone costs {_fmt(mb['expected_regret_pct'])}% at the best "
-                f"batch ({spread})")
+                f"batch ({spread})\n{critical_batch_text(mb)}")
     return (f"largest safe batch (expected regret <= {_fmt(tol)}%, lr re-optimised): "
             f"{_fmt(b['point'])} tokens with lr {_fmt(mb['lr'])} (batch_opt "
-            f"{_fmt(mb['batch_opt_tokens'])}); {spread}")
+            f"{_fmt(mb['batch_opt_tokens'])}); {spread}\n{critical_batch_text(mb)}")
+
+
+def critical_batch_text(mb: dict) -> str:
+    """The critical batch in words (from :meth:`MaxBatch.to_dict`)."""
+    c = mb["critical_batch_tokens"]
+    source = ("" if mb["critical_from_data"] else "; the sweep does not vary D apart from N (or "
+              "never varies the batch), so this rests on the priors")
+    return (f"critical batch (beyond it, matching the loss of an optimally-batched run takes "
+            f"more than twice the tokens): median {_fmt(c['median'])} tokens, 90% interval "
+            f"[{_fmt(c['lo90'])}, {_fmt(c['hi90'])}]{source}")
 
 
 def propose_records(frame: pd.DataFrame) -> list[dict]:
