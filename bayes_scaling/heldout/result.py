@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from bayes_scaling.heldout.coverage import verdict_lines
+from bayes_scaling.heldout.sensitivity import PriorSensitivity
 
 SUFFIXES = (".csv", ".json")
 """File types :meth:`HeldOutCheck.save` writes."""
@@ -34,6 +35,7 @@ class HeldOutCheck:
     runs: one row per held-out run: cell, its settings and loss, censored, the PIT of its
         loss under the posterior predictive (NaN when censored), predictive median and 90%.
     coverage: per optimum and level: hits, n, rate, consistent range, verdict.
+    sensitivity: the sweep fitted under a second spec, side by side (None unless asked).
     attrs: provenance (posterior data and spec hashes, seed, sampler settings, jobs, time);
         also in both tables' ``attrs``.
     """
@@ -42,22 +44,32 @@ class HeldOutCheck:
     runs: pd.DataFrame
     coverage: pd.DataFrame
     attrs: dict[str, Any]
+    sensitivity: PriorSensitivity | None = None
 
     def verdict(self) -> list[str]:
         """The plain verdict, one statement a line (:func:`~bayes_scaling.heldout.coverage
         .verdict_lines`)."""
-        return verdict_lines(self.cells, self.coverage)
+        lines = verdict_lines(self.cells, self.coverage)
+        return lines + (self.sensitivity.lines() if self.sensitivity is not None else [])
 
     def to_dict(self) -> dict[str, Any]:
-        """Everything as one JSON-ready object: attrs, verdict, coverage, cells, runs."""
-        return {"attrs": self.attrs, "verdict": self.verdict(),
-                "coverage": _records(self.coverage), "cells": _records(self.cells),
-                "runs": _records(self.runs)}
+        """Everything as one JSON-ready object: attrs, verdict, coverage, cells, runs and
+        (when computed) sensitivity {attrs, optima, laws}."""
+        out = {"attrs": self.attrs, "verdict": self.verdict(),
+               "coverage": _records(self.coverage), "cells": _records(self.cells),
+               "runs": _records(self.runs)}
+        if self.sensitivity is not None:
+            s = self.sensitivity
+            out["sensitivity"] = {"attrs": s.attrs, "optima": _records(s.optima),
+                                  "laws": _records(s.laws)}
+        return out
 
     def save(self, path: str | Path) -> list[Path]:
         """Write to ``path``: ``.json`` one object (:meth:`to_dict`); ``.csv`` the cell
-        table, with the runs in ``<stem>.runs.csv`` and attrs, verdict and coverage in
-        ``<stem>.meta.json``. Returns the files written."""
+        table, with the runs in ``<stem>.runs.csv``, attrs, verdict and coverage in
+        ``<stem>.meta.json`` and the prior sensitivity (when computed) in
+        ``<stem>.sensitivity.csv`` (optima and laws, a ``table`` column tells them apart).
+        Returns the files written."""
         path = Path(path)
         if path.suffix.lower() not in SUFFIXES:
             raise ValueError(f"{path}: write the check to .csv or .json")
@@ -71,4 +83,10 @@ class HeldOutCheck:
         self.runs.to_csv(runs, index=False)
         meta.write_text(json.dumps({k: v for k, v in self.to_dict().items()
                                     if k in ("attrs", "verdict", "coverage")}) + "\n")
-        return [path, runs, meta]
+        if self.sensitivity is None:
+            return [path, runs, meta]
+        sens = path.with_name(f"{path.stem}.sensitivity.csv")
+        pd.concat([self.sensitivity.optima.assign(table="optima"),
+                   self.sensitivity.laws.assign(table="laws")], ignore_index=True).to_csv(
+            sens, index=False)
+        return [path, runs, meta, sens]

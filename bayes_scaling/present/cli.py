@@ -261,6 +261,11 @@ def _add_check_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--figure", type=Path, default=None, metavar="FILE",
                    help="calibration figure (.png, .svg or .pdf): PIT histograms and "
                         "coverage against nominal")
+    p.add_argument("--prior-sensitivity", type=Path, default=None, metavar="SPEC",
+                   help="also fit the whole sweep under this spec TOML (for example "
+                        "models/literature.toml) and compare: every cell's predicted optima "
+                        "and the exponents side by side, and how far they move in posterior "
+                        "sds")
     _add_sweep_input_arguments(p)
     p.add_argument("--model", type=Path, default=None,
                    help="--prior: model spec TOML (default: the built-in models/default.toml)")
@@ -276,7 +281,8 @@ def _add_check_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="random seed (cells chosen, refits, predictions; --prior: draws)")
     p.add_argument("--out", type=Path, default=None,
                    help="results file: .json (everything) or .csv (the cell table, plus "
-                        "<stem>.runs.csv and <stem>.meta.json); --prior: folder for the figure")
+                        "<stem>.runs.csv, <stem>.meta.json and <stem>.sensitivity.csv); --prior: "
+                        "folder for the figure")
     p.add_argument("--json", action="store_true",
                    help="print the result as one JSON object (--prior: the table as records)")
 

@@ -217,7 +217,7 @@ def run_propose(args: argparse.Namespace) -> int:
     return 0
 
 
-LOCO_ONLY = ("cells", "jobs", "figure", "tune", "chains")
+LOCO_ONLY = ("cells", "jobs", "figure", "tune", "chains", "prior_sensitivity")
 """``check`` options of the leave-one-cell-out check alone."""
 PRIOR_ONLY = ("format", "column", "columns_file", "status", "model", "target_params",
               "target_tokens", "arch", "mix")
@@ -265,8 +265,10 @@ def _run_held_out_check(args: argparse.Namespace) -> int:
     from bayes_scaling.heldout.cells import parse_cells, select_cells
     from bayes_scaling.heldout.loco import check, default_jobs, refit_spec
     from bayes_scaling.model.fit import load_posterior, posterior_cells
+    from bayes_scaling.model.spec import load_spec
     from bayes_scaling.present.text_check import check_header, check_text
 
+    other = None if args.prior_sensitivity is None else load_spec(args.prior_sensitivity)
     posterior = load_posterior(path)
     cells = None if args.cells is None else parse_cells(args.cells)
     table = posterior_cells(posterior)
@@ -276,7 +278,7 @@ def _run_held_out_check(args: argparse.Namespace) -> int:
     say(check_header(str(path), len(chosen), len(table),
                      refit_spec(posterior, args.draws, args.tune, args.chains).sampler, jobs))
     result = check(posterior, cells, seed=args.seed, jobs=jobs, draws=args.draws,
-                   tune=args.tune, chains=args.chains, progress=say)
+                   tune=args.tune, chains=args.chains, progress=say, sensitivity=other)
     print(json.dumps(result.to_dict(), allow_nan=False) if args.json else check_text(result))
     if args.out is not None:
         say(f"results -> {', '.join(map(str, result.save(args.out)))}")
