@@ -13,6 +13,7 @@ import xarray as xr
 from bayes_scaling.errors import TargetError
 from bayes_scaling.heldout.cells import parse_cells, select_cells
 from bayes_scaling.heldout.coverage import consistent_range, coverage_table, verdict_lines
+from bayes_scaling.heldout.loco import REFIT_TUNE
 from bayes_scaling.heldout.reference import cell_optimum, reference_noise, regret_pct
 from bayes_scaling.heldout.score import pit, score_cell, score_optimum
 
@@ -232,8 +233,9 @@ def test_every_requested_cell_is_scored_once(loco_case, serial, sim_truth):
         assert cell not in set(sweep.runs["cell"]) and sweep.runs["cell"].nunique() == 6
         assert spec.sampler["cores"] == 1 and spec.sampler["draws"] == 40 and seed == 2
     assert result.attrs["data_hash"] == posterior.attrs["data_hash"]
+    assert posterior_spec(posterior).sampler["tune"] == 1000
     assert result.attrs["sampler"] == {**posterior_spec(posterior).sampler, "draws": 40,
-                                       "chains": 2, "cores": 1}
+                                       "chains": 2, "cores": 1, "tune": REFIT_TUNE}
     assert cells.attrs["spec_hash"] == posterior.attrs["spec_hash"] == result.runs.attrs[
         "spec_hash"]
     assert set(result.runs["cell"]) == set(chosen[1:]) and result.runs["pit"].between(0, 1).any()

@@ -31,9 +31,14 @@ def compared(loco_case_posterior, sim_truth):
 
 @pytest.fixture(scope="module")
 def loco_case_posterior(sim_sweep, sim_truth):
+    """A fake posterior of three of the simulated sweep's cells (two dense, one MoE)."""
     from bayes_scaling.testing import fake_posterior
 
-    return fake_posterior(sim_sweep, truth=sim_truth, chains=2, draws=60, seed=3)
+    cells = sorted(sim_sweep.runs["cell"].unique())
+    dense = [c for c in cells if c.startswith("dense")]
+    keep = [*dense[:2], next(c for c in cells if c.startswith("moe"))]
+    sweep = sim_sweep.subset(sim_sweep.runs["cell"].isin(keep).to_numpy())
+    return fake_posterior(sweep, truth=sim_truth, chains=2, draws=60, seed=3)
 
 
 def test_the_whole_sweep_is_refitted_under_the_other_spec(compared, loco_case_posterior):
