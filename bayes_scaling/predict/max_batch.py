@@ -80,13 +80,20 @@ class MaxBatch:
                 "critical_from_data": self.critical_from_data}
 
 
+def _per_draw_bowl(cells: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per draw, flattened over (chain, draw): log B*, L* and (H^-1)_bb, the batch term of
+    the inverse curvature that sets how far the batch can move (lr re-optimised) for a given
+    loss excess: d_b = sqrt(2 excess (H^-1)_bb)."""
+    flat = lambda name: cells[name].transpose(*SAMPLE_DIMS).to_numpy().ravel()  # noqa: E731
+    h = curvature(cells).transpose(*SAMPLE_DIMS, "dim_row", "dim_col").to_numpy()
+    return flat("log_batch_opt"), np.exp(flat("log_loss_opt")), np.linalg.inv(h)[
+        ..., 1, 1].ravel()
+
+
 def _per_draw_max_log_batch(cells: xr.Dataset, tol_pct: float) -> np.ndarray:
     """Each draw's largest log batch within ``tol_pct`` (closed form, see the module doc)."""
-    h = curvature(cells).transpose(*SAMPLE_DIMS, "dim_row", "dim_col").to_numpy()
-    inv_bb = np.linalg.inv(h)[..., 1, 1]
-    loss_opt = np.exp(cells["log_loss_opt"].transpose(*SAMPLE_DIMS).to_numpy())
-    reach = np.sqrt(2.0 * tol_pct / 100.0 * loss_opt * inv_bb)
-    return (cells["log_batch_opt"].transpose(*SAMPLE_DIMS).to_numpy() + reach).ravel()
+    log_b_opt, loss_opt, inv_bb = _per_draw_bowl(cells)
+    return log_b_opt + np.sqrt(2.0 * tol_pct / 100.0 * loss_opt * inv_bb)
 
 
 def _per_draw_critical_log_batch(posterior: xr.DataTree, target: pd.Series,
@@ -100,11 +107,8 @@ def _per_draw_critical_log_batch(posterior: xr.DataTree, target: pd.Series,
     n_tokens = float(target["n_tokens"])
     d_log_loss = at("loss", 2 * n_tokens) - at("loss", n_tokens)
     d_log_batch = at("batch", 2 * n_tokens) - at("batch", n_tokens)
-    h = curvature(cells).transpose(*SAMPLE_DIMS, "dim_row", "dim_col").to_numpy()
-    inv_bb = np.linalg.inv(h)[..., 1, 1].ravel()
-    loss_opt = np.exp(cells["log_loss_opt"].transpose(*SAMPLE_DIMS).to_numpy()).ravel()
+    log_b_opt, loss_opt, inv_bb = _per_draw_bowl(cells)
     gain = loss_opt * (1.0 - np.exp(d_log_loss))
-    log_b_opt = cells["log_batch_opt"].transpose(*SAMPLE_DIMS).to_numpy().ravel()
     with np.errstate(invalid="ignore"):
         return np.where(gain > 0, log_b_opt + d_log_batch + np.sqrt(2.0 * gain * inv_bb),
                         np.nan)
