@@ -36,7 +36,8 @@ def _sweep(variant: str):
 SPECS = {
     "wd3d": {},
     "mixed_wd": {"bowl": {"skew": False}},
-    "no_wd": {"likelihood": {"family": "normal"}, "pooling": {"exponents_by_arch": False}},
+    "no_wd": {"likelihood": {"family": "normal"}, "pooling": {"exponents_by_arch": False},
+              "bowl": {"skew_by_tokens": True}},
 }
 
 

@@ -16,7 +16,8 @@ The model, cell g = one (arch, data_mix, N, D, seq_len), run r in cell g:
     log wd*_g  = log B*_g - log lr*_g - log tau*_g - log D              (log_weight_decay)
     L_r = L*_g + 1/2 ||C_g^T s(u_r - u*_g)||^2 + eps_r                          (bowl_loss)
 with C_g lower triangular (positive diagonal, :func:`chol_entries`), s() stretching the lr
-offset by exp(+-skew) (:func:`stretch_lr`), eps Student-t(nu) or Normal, and runs above the
+offset by exp(+-skew_g), skew_g = skew[arch] + skew_d[arch] x_d (:func:`skew_at`,
+:func:`stretch_lr`), eps Student-t(nu) or Normal, and runs above the
 window edge (1 + window) x the cell's best loss, or diverged, right-censored at that edge
 (:func:`window_edge`, :func:`is_censored`).
 """
@@ -138,6 +139,12 @@ def chol_matrix(chol_diag: np.ndarray, chol_offdiag: np.ndarray) -> np.ndarray:
     for (i, j), value in entries.items():
         out[..., i, j] = value
     return out
+
+
+def skew_at(skew: Any, skew_d: Any, x_d: Any) -> Any:
+    """A cell's lr skew: skew + skew_d x_d (skew at D_REF, changing with log tokens; the
+    spec's ``bowl.skew_by_tokens``, off by default: it made held-out Step Law cells worse)."""
+    return skew + skew_d * x_d
 
 
 def stretch_lr(d_lr: Any, skew: Any, xp: ModuleType = np) -> Any:
@@ -262,9 +269,14 @@ def log_density(values: Mapping[str, np.ndarray], cells: Mapping[str, np.ndarray
         deltas.append(runs["wd_mask"] * (runs["log_wd"] - log_wd))
     diag = np.exp(values["log_chol_diag"])[c]
     off = values["chol_offdiag"][run_arch]
+    run_skew = 0.0
+    if skew:
+        run_skew = values["skew"][run_arch]
+        if "skew_d" in values:
+            run_skew = skew_at(run_skew, values["skew_d"][run_arch], cells["x_d"][c])
     mu = bowl_loss(np.exp(values["log_loss_opt"])[c], deltas,
                    [diag[:, j] for j in range(dims)], [off[:, p] for p in range(off.shape[-1])],
-                   values["skew"][run_arch] if skew else 0.0)
+                   run_skew)
     ll = run_log_likelihood(runs["loss"], runs["censored"], mu, values["noise"][run_arch],
                             family, nu)
     return float(total + ll.sum())

@@ -103,8 +103,25 @@ def _curvature(spec: Spec, arch_idx):
     return diag, off
 
 
+def _cell_skew(spec: Spec, arch_idx, x_d, x_d_centre):
+    """Per-cell lr skew (:func:`core.skew_at`; x_d centred), or None without skew. With
+    ``skew_by_tokens`` the per-arch skew is sampled at the data's centre (as the intercepts,
+    so the declared prior holds at D_REF) and reported at D_REF as ``skew``."""
+    p = spec.priors
+    if not spec.skew:
+        return None
+    if not spec.skew_by_tokens:
+        return p["skew"].create("skew", dims="arch")[arch_idx]
+    skew_d = p["skew_d"].create("skew_d", dims="arch")
+    to_centre = skew_d * x_d_centre
+    skew_centre = p["skew"].create("skew_centre", dims="arch", shift=to_centre)
+    pm.Deterministic("skew", skew_centre - to_centre, dims="arch")
+    return core.skew_at(skew_centre[arch_idx], skew_d[arch_idx], x_d)
+
+
 def _bowl_mean(k: int, data, opt_idx, diag, off, skew, loss_opt):
-    """Expected loss of every run under its cell's bowl (:func:`core.bowl_loss`)."""
+    """Expected loss of every run under its cell's bowl (:func:`core.bowl_loss`); ``skew``
+    per cell (or None)."""
     c, arch = data["cell_idx"], data["arch_idx"]
     deltas = [data["log_lr"] - opt_idx["lr"][c],
               data["batch_mask"] * (data["log_batch"] - opt_idx["batch"][c])]
@@ -113,7 +130,7 @@ def _bowl_mean(k: int, data, opt_idx, diag, off, skew, loss_opt):
     off_run = off[arch]
     return core.bowl_loss(loss_opt[c], deltas, [diag[c, j] for j in range(k)],
                           [off_run[:, p] for p in range(k * (k - 1) // 2)],
-                          0.0 if skew is None else skew[arch], xp=pt)
+                          0.0 if skew is None else skew[c], xp=pt)
 
 
 def initial_values(inputs: ModelInputs) -> dict[str, np.ndarray]:
@@ -184,7 +201,7 @@ def build_model(inputs: ModelInputs | Sweep, spec: Spec | None = None) -> pm.Mod
             core.log_weight_decay(log_tau_opt, log_lr_opt, log_batch_opt, log_d), dims="cell")
 
         diag, off = _curvature(spec, a)
-        skew = p["skew"].create("skew", dims="arch") if spec.skew else None
+        skew = _cell_skew(spec, a, cell_cov["x_d"], centre["x_d_centre"])
         noise = p["noise"].create("noise", dims="arch")
 
         opt = {"lr": log_lr_opt, "batch": log_batch_opt, "weight_decay": log_wd_opt}

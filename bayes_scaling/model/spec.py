@@ -79,6 +79,7 @@ class Spec:
     likelihood: str
     nu: float
     skew: bool
+    skew_by_tokens: bool
     exponents_by_arch: bool
     mix_offsets: bool
     priors: dict[str, Prior]
@@ -175,7 +176,7 @@ def _build(raw: dict[str, Any], source: str) -> Spec:
            source, "sampler.target_accept", "must be in [0.5, 1) or 'auto'")
     _check(smp["adaptation"] in ADAPTATIONS, source, "sampler.adaptation",
            "must be 'auto', 'low_rank' or 'diag'")
-    for section, keys in (("data", ("allow_unseen_arch",)), ("bowl", ("skew",)),
+    for section, keys in (("data", ("allow_unseen_arch",)), ("bowl", ("skew", "skew_by_tokens")),
                           ("pooling", ("exponents_by_arch", "mix_offsets"))):
         for key in keys:
             _check(isinstance(raw[section][key], bool), source, f"{section}.{key}",
@@ -185,6 +186,7 @@ def _build(raw: dict[str, Any], source: str) -> Spec:
         name=str(raw["name"]), description=str(raw["description"]), window=float(d["window"]),
         archs=tuple(d["archs"]), allow_unseen_arch=d["allow_unseen_arch"],
         likelihood=lik["family"], nu=float(lik["nu"]), skew=raw["bowl"]["skew"],
+        skew_by_tokens=raw["bowl"]["skew"] and raw["bowl"]["skew_by_tokens"],
         exponents_by_arch=raw["pooling"]["exponents_by_arch"],
         mix_offsets=raw["pooling"]["mix_offsets"], priors=priors, sampler=dict(smp),
         source=source, raw=raw,

@@ -187,6 +187,15 @@ class Draws:
         before the law had it."""
         return self.get("q_loss") if "q_loss" in self.post else np.zeros(self.n)
 
+    def skew(self, arch: str, n_tokens: float) -> np.ndarray:
+        """A cell's lr skew per draw (S,) at D tokens (:func:`core.skew_at`); zero without
+        skew, constant in D for posteriors without ``skew_d``."""
+        if "skew" not in self.post:
+            return np.zeros(self.n)
+        skew_d = self.by_arch("skew_d", arch) if "skew_d" in self.post else 0.0
+        x_d = core.log_scale(1.0, float(n_tokens))[1]
+        return core.skew_at(self.by_arch("skew", arch), skew_d, x_d)
+
     def tau_mean(self, n_params: float, n_tokens: float) -> np.ndarray:
         """log tau* law per draw (S,)."""
         return core.tau_at(self.get("c_tau"), self.get("g_tpp"), n_params, n_tokens)
@@ -213,7 +222,7 @@ def new_cell_draws(d: Draws, arch: str, mix: str, n_params: float, n_tokens: flo
     out["chol_diag"] = np.exp(mu_diag[:, None, :] + d.get("sd_log_chol_diag")[:, None, :]
                               * np.moveaxis(z[4:], 0, -1))
     out["chol_offdiag"] = d.by_arch("chol_offdiag", arch)
-    out["skew"] = d.by_arch("skew", arch) if "skew" in d.post else np.zeros(d.n)
+    out["skew"] = d.skew(arch, n_tokens)
     out["noise"] = d.by_arch("noise", arch)
     return out
 

@@ -26,6 +26,15 @@ from bayes_scaling.present.plots_common import (
 CMAP = "viridis"
 
 
+def _cell_skew(post: xr.Dataset, arch: str, n_tokens: float) -> xr.DataArray:
+    """The cell's lr skew draws (:func:`core.skew_at`); zero without skew."""
+    if "skew" not in post:
+        return xr.DataArray(0.0)
+    skew_d = post["skew_d"].sel(arch=arch) if "skew_d" in post else 0.0
+    return core.skew_at(post["skew"].sel(arch=arch), skew_d,
+                        core.log_scale(1.0, n_tokens)[1])
+
+
 def cell_bowl(posterior: xr.DataTree, cell: str, log_lr: np.ndarray, log_batch: np.ndarray,
               n_draws: int = 200, seed: int = 0) -> xr.DataArray:
     """Posterior draws of a cell's relative loss excess (loss / loss_opt - 1) on a grid.
@@ -42,7 +51,7 @@ def cell_bowl(posterior: xr.DataTree, cell: str, log_lr: np.ndarray, log_batch: 
         "log_batch_opt": post["log_batch_opt"].sel(cell=cell),
         "chol_diag": post["chol_diag"].sel(cell=cell),
         "chol_offdiag": post["chol_offdiag"].sel(arch=arch),
-        "skew": post["skew"].sel(arch=arch) if "skew" in post else xr.DataArray(0.0),
+        "skew": _cell_skew(post, arch, float(cells.loc[cell, "n_tokens"])),
     }), n_draws, seed)
     diag = sub["chol_diag"].transpose("sample", "dim").to_numpy()[:, None, None]
     offdiag = sub["chol_offdiag"].transpose("sample", "offdiag").to_numpy()[:, None, None]
