@@ -112,7 +112,7 @@ def main() -> int:
     train = sweep.subset(~mask.to_numpy())
     test = sweep.runs[mask]
     cells = test.groupby("cell", sort=False).first()[["arch", "data_mix", "n_params", "n_tokens",
-                                                       "seq_len"]]
+                                                       "seq_len", "n_params_total"]]
     print(f"fit: {len(train.runs)} runs in {train.runs['cell'].nunique()} cells (default spec); "
           f"held out: {len(test)} runs in {len(cells)} cells", flush=True)
     spec = load_spec(None)

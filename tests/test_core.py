@@ -30,7 +30,13 @@ def _sweep(variant: str):
         runs.loc[fixed, "weight_decay"] = 0.1
         return replace(sweep, runs=runs)
     cells = default_cells(mixes=("web",), n_params=(5e7, 2e8))  # no weight decay: 2-D bowl
-    return simulate_sweep(3, cells=cells, n_lr=5, vary_weight_decay=False, return_truth=False)
+    sweep = simulate_sweep(3, cells=cells, n_lr=5, vary_weight_decay=False, return_truth=False)
+    if variant == "configs":  # two sparse configurations of the moe arch
+        runs = sweep.runs.assign(n_params_total=np.nan)
+        moe = runs["arch"] == "moe"
+        runs.loc[moe, "n_params_total"] = 4 * runs.loc[moe, "n_params"]
+        return replace(sweep, runs=runs)
+    return sweep
 
 
 SPECS = {
@@ -38,6 +44,7 @@ SPECS = {
     "mixed_wd": {"bowl": {"skew": False}},
     "no_wd": {"likelihood": {"family": "normal"}, "pooling": {"exponents_by_arch": False},
               "bowl": {"skew_by_tokens": True}},
+    "configs": {},
 }
 
 
@@ -57,9 +64,11 @@ def test_pymc_and_numpy_log_density_agree(variant):
     cell_arrays = {
         "arch_idx": cells["arch_idx"].to_numpy(), "mix_idx": cells["mix_idx"].to_numpy(),
         "x_n": cells["x_n"].to_numpy() + inputs.x_n_centre,
+        "x_n_total": cells["x_n_total"].to_numpy() + inputs.x_n_centre,
         "x_d": cells["x_d"].to_numpy() + inputs.x_d_centre,
         "x_tpp": cells["x_tpp"].to_numpy() + inputs.x_tpp_centre,
-        "log_d": np.log(cells["n_tokens"].to_numpy(float)), "has_wd": cells["has_wd"].to_numpy()}
+        "log_d": np.log(cells["n_tokens"].to_numpy(float)), "has_wd": cells["has_wd"].to_numpy(),
+        "config_idx": cells["config_idx"].to_numpy()}
     censored = runs["censored"].to_numpy()
     run_arrays = {k: runs[k].to_numpy() for k in ("cell_idx", "log_lr", "log_batch", "log_wd",
                                                   "wd_mask", "batch_mask")}
@@ -68,6 +77,9 @@ def test_pymc_and_numpy_log_density_agree(variant):
     assert censored.any() and (~censored).any()
     if variant == "mixed_wd":
         assert cells["has_wd"].any() and not cells["has_wd"].all()
+    assert ("config_lr" in model.named_vars) == (variant == "configs")
+    if variant == "configs":
+        assert len(inputs.configs) == 2 and (cells["config_idx"] == -1).sum() == len(cells) / 2
     start = model.initial_point(0)
     rng = np.random.default_rng(11)
     for _ in range(N_POINTS):

@@ -87,7 +87,7 @@ def build_problem(d: Draws, target: pd.DataFrame, table: pd.DataFrame, *, n_inne
     t = target.iloc[0]
     t_mean, t_cov = target_effects(d, t)
     eff = new_cell_draws(d, t["arch"], t["data_mix"], float(t["n_params"]),
-                         float(t["n_tokens"]), n_inner)
+                         float(t["n_tokens"]), n_inner, float(t.get("n_params_total", np.nan)))
     chol = core.chol_matrix(eff["chol_diag"], eff["chol_offdiag"][:, None, :])
     t_h = np.einsum("smij,smkj->sik", chol, chol) / chol.shape[1]
     table = table.assign(cell_id=match_cells(d, table).to_numpy())

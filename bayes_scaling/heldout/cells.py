@@ -18,7 +18,7 @@ from bayes_scaling.errors import TargetError
 from bayes_scaling.model.fit import posterior_cells, posterior_runs
 from bayes_scaling.model.spec import Spec
 
-TARGET_COLUMNS = ("arch", "data_mix", "n_params", "n_tokens", "seq_len")
+TARGET_COLUMNS = ("arch", "data_mix", "n_params", "n_tokens", "seq_len", "n_params_total")
 SHOWN = 5
 """Cell ids listed in an error about an unknown one."""
 
@@ -84,7 +84,7 @@ def held_out(posterior: xr.DataTree, chosen: Sequence[str], spec: Spec, seed: in
     for cell in chosen:
         mask = (sweep.runs["cell"] != cell).to_numpy()
         train = sweep.subset(mask)
-        target = {c: table.loc[cell, c] for c in TARGET_COLUMNS}
+        target = {c: table.loc[cell, c] if c in table else np.nan for c in TARGET_COLUMNS}
         skip = ""
         if not len(train.runs):
             skip = "the only cell of the sweep: nothing left to fit"

@@ -22,6 +22,7 @@ from bayes_scaling.data import Sweep
 from bayes_scaling.heldout.cells import fitted_sweep
 from bayes_scaling.model.core import LAWS
 from bayes_scaling.model.fit import posterior_cells, posterior_spec
+from bayes_scaling.model.inputs import TOTAL_COLUMN
 from bayes_scaling.model.spec import Spec, with_sampler
 from bayes_scaling.predict.draws import TARGET_COLUMNS
 from bayes_scaling.predict.predict import predict
@@ -83,7 +84,8 @@ def _side_by_side(key: dict[str, Any], a: np.ndarray, b: np.ndarray) -> dict[str
 def _optima(post_a: xr.DataTree, post_b: xr.DataTree, seed: int) -> pd.DataFrame:
     """Every fitted cell's optima under both posteriors (natural units; shifts in log sds)."""
     cells = posterior_cells(post_a)
-    targets = cells[list(TARGET_COLUMNS)].reset_index(drop=True)
+    columns = [c for c in (*TARGET_COLUMNS, TOTAL_COLUMN) if c in cells]
+    targets = cells[columns].reset_index(drop=True)
     draws = [predict(p, targets, seed=seed).draws for p in (post_a, post_b)]
     rows = []
     for t, cell in enumerate(cells.index):

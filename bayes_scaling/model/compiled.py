@@ -47,7 +47,8 @@ _CACHE: OrderedDict[Hashable, CompiledPyMCModel] = OrderedDict()
 def structure_key(inputs: ModelInputs, spec: Spec) -> tuple:
     """What fixes the compiled graph and its parameter shapes; the rest is data."""
     runs, has_wd = inputs.runs, inputs.cells["has_wd"].to_numpy()
-    return (spec.hash, len(inputs.archs), len(inputs.mixes), len(inputs.cells), inputs.dims,
+    return (spec.hash, len(inputs.archs), len(inputs.mixes), len(inputs.configs),
+            len(inputs.cells), inputs.dims,
             int(has_wd.sum()), bool((~runs["censored"]).any()), bool(runs["censored"].any()))
 
 

@@ -12,6 +12,8 @@ The model, cell g = one (arch, data_mix, N, D, seq_len), run r in cell g:
     log B*_g   = c_batch[arch, mix] + b_n[arch] x_n + b_d[arch] x_d + e_batch     (law_mean)
     log L*_g   = c_loss[arch, mix]  + l_n[arch] x_n + l_d[arch] x_d               (law_mean)
                  + q_loss (x_tpp^2 - x_tpp,ref^2) + e_loss                       (loss_bend)
+    (+ config_q[configuration] on the lr and batch laws of a sparse model (config_shift),
+     whose N in the lr law is its total parameters                         (size_of))
     log tau*_g = c_tau + g_tpp x_tpp + e_tau                                      (tau_mean)
     log wd*_g  = log B*_g - log lr*_g - log tau*_g - log D              (log_weight_decay)
     L_r = L*_g + 1/2 ||C_g^T s(u_r - u*_g)||^2 + eps_r                          (bowl_loss)
@@ -41,6 +43,24 @@ TPP_REF = 20.0
 LAWS = {"lr": ("c_eta", "a_n", "a_d"), "batch": ("c_batch", "b_n", "b_d"),
         "loss": ("c_loss", "l_n", "l_d")}
 """Quantity -> (intercept, N exponent, D exponent) variable names of its power law."""
+SIZE_BY_TOTAL = ("lr",)
+"""Laws whose size is a sparse model's TOTAL parameters (the others': its active ones).
+Chosen by held-out cells: the four Step Law MoE configurations share a total size, and their
+optimal lr barely moves with active parameters (quadratic minima at D = 2e10: 6.6e-4,
+6.6e-4, 6.4e-4, 7.0e-4 from 1.9e8 to 1.2e9 active), so a law in active parameters
+extrapolated a new configuration's lr 40% too low (benchmarks/heldout_steplaw.py: mean
+regret 0.058%, 4 of 6 cells covered; with the lr law in total parameters 0.018%, 6 of 6;
+with the batch law too 0.066%: the batch optimum follows the active parameters)."""
+
+
+def size_of(q: str, n_params: Any, n_params_total: Any) -> Any:
+    """The size N in the law of quantity q: a sparse model's total parameters for the lr and
+    batch laws (:data:`SIZE_BY_TOTAL`) where given and above ``n_params``; else n_params."""
+    n = np.asarray(n_params, float)
+    if q not in SIZE_BY_TOTAL:
+        return n
+    total = np.asarray(n_params_total, float)
+    return np.where(np.isfinite(total) & (total > n), total, n)
 
 
 # ----------------------------------------------------------------------------- scale
@@ -54,6 +74,12 @@ def log_scale(n_params: Any, n_tokens: Any, xp: ModuleType = np) -> tuple[Any, A
 def law_mean(intercept: Any, slope_n: Any, slope_d: Any, x_n: Any, x_d: Any) -> Any:
     """A log-optimum's power law: intercept + slope_n x_n + slope_d x_d (no cell residual)."""
     return intercept + slope_n * x_n + slope_d * x_d
+
+
+def config_shift(effects: Any, config_idx: Any, xp: ModuleType = np) -> Any:
+    """Each cell's configuration offset: ``effects[config_idx]``, 0 where config_idx is -1
+    (a dense cell)."""
+    return xp.concatenate([effects, xp.zeros(1)])[config_idx]
 
 
 X_TPP_REF = float(np.log(D_REF / N_REF / TPP_REF))
@@ -240,16 +266,19 @@ def log_density(values: Mapping[str, np.ndarray], cells: Mapping[str, np.ndarray
     without weight-decay variation, as in the PyMC graph), the cell curvatures around their
     arch means and every run's likelihood. ``values`` are named as in the PyMC model
     (constrained space); derived quantities (weight decay, L*, C) are recomputed here.
-    ``cells`` holds arch_idx, mix_idx, x_n, x_d, x_tpp (uncentred), log_d and has_wd;
+    ``cells`` holds arch_idx, mix_idx, x_n, x_d, x_tpp (uncentred), log_d, has_wd and (with
+    sparse configurations) config_idx and x_n_total (:func:`size_of`);
     ``runs`` holds cell_idx, log_lr, log_batch, log_wd, wd_mask, batch_mask, loss (the edge
     when censored) and censored."""
     a, m = cells["arch_idx"], cells["mix_idx"]
     total = 0.0
     for q, (c, e_n, e_d) in LAWS.items():
-        mean = law_mean(values[c][a, m], values[e_n][a], values[e_d][a], cells["x_n"],
-                        cells["x_d"])
+        x_n = cells["x_n_total"] if q in SIZE_BY_TOTAL and "x_n_total" in cells else cells["x_n"]
+        mean = law_mean(values[c][a, m], values[e_n][a], values[e_d][a], x_n, cells["x_d"])
         if q == "loss":
             mean = mean + loss_bend(values["q_loss"], cells["x_tpp"])
+        if f"config_{q}" in values:
+            mean = mean + config_shift(values[f"config_{q}"], cells["config_idx"])
         total += stats.norm.logpdf(values[f"log_{q}_opt"], mean,
                                    values[f"sigma_cell_{q}"]).sum()
     tau = values["log_tau_opt"]

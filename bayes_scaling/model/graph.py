@@ -75,6 +75,28 @@ def _intercepts(spec: Spec, name: str, exps, centre_x: tuple, n_mix: int):
     return centre
 
 
+CONFIG_LAWS = {"c_eta": "lr", "c_batch": "batch"}
+"""Intercept -> the quantity of its law (``config_<q>``, :data:`core.SIZE_BY_TOTAL`). Not the
+loss law: with offsets there too, the Step Law MoE loss exponent in active parameters and the
+offsets traded off (R-hat 1.024, bulk ESS 295 on the held-out split)."""
+SIZE_BY_TOTAL = tuple(c for c, q in CONFIG_LAWS.items() if q in core.SIZE_BY_TOTAL)
+
+
+def _config_effects(spec: Spec, q: str):
+    """Zero-sum per-configuration offsets of a law, ``config_<q>``, with a population scale
+    ``sd_config_<q>`` (an unseen configuration draws N(0, sd)), to be added to the cells' laws
+    by :func:`core.config_shift`. Zero-sum as the mix offsets: free offsets and the arch's
+    intercept formed a ridge (their mean is the intercept) that slowed the Step Law fit."""
+    sd = spec.priors[f"sd_config_{q}"].create(f"sd_config_{q}")
+    return pm.ZeroSumNormal(f"config_{q}", sigma=sd, dims="config")
+
+
+def _arch_means(cells, column: str, archs) -> np.ndarray:
+    """Per-arch mean of a cell covariate (in arch order)."""
+    return cells.groupby("arch_idx")[column].mean().reindex(range(len(archs)),
+                                                             fill_value=0.0).to_numpy(float)
+
+
 def _tau_optima(mean, sigma, has_wd: np.ndarray):
     """Cell log tau optima: centred where weight decay varies (data-informed), non-centred
     where it does not (prior-only), which keeps both kinds of cell free of funnels. Which
@@ -162,7 +184,7 @@ def build_model(inputs: ModelInputs | Sweep, spec: Spec | None = None) -> pm.Mod
         # every number that comes from the sweep enters as data, so one compiled graph (and
         # its on-disk numba cache) serves every sweep of the same structure
         cell_cov = {k: pm.Data(f"cell_{k}", cells[k].to_numpy(), dims="cell")
-                    for k in ("arch_idx", "mix_idx", "x_n", "x_d", "x_tpp")}
+                    for k in ("arch_idx", "mix_idx", "x_n", "x_d", "x_tpp", "x_n_total")}
         centre = {k: pm.Data(k, getattr(inputs, k))
                   for k in ("x_n_centre", "x_d_centre", "x_tpp_centre")}
         centre_x = (centre["x_n_centre"], centre["x_d_centre"])
@@ -171,12 +193,25 @@ def build_model(inputs: ModelInputs | Sweep, spec: Spec | None = None) -> pm.Mod
         sd_exp = p["sd_arch_exponent"].create("sd_arch_exponent") if pooled else None
         sd_lexp = (p["sd_arch_loss_exponent"].create("sd_arch_loss_exponent") if pooled
                    else None)
-        law = {}
+        law, arch_off = {}, {}
         for name, pair in EXPONENTS.items():
             ex = [_exponent(spec, e, sd_lexp if name == "c_loss" else sd_exp) for e in pair]
-            intercept = _intercepts(spec, name, ex, centre_x, len(inputs.mixes))
-            law[name] = core.law_mean(intercept[a, m], ex[0][a], ex[1][a], cell_cov["x_n"],
-                                      cell_cov["x_d"])
+            x_name = "x_n_total" if name in SIZE_BY_TOTAL else "x_n"
+            # each arch's intercept sampled at its own cells' mean size: an arch whose N
+            # exponent the data barely see (sparse configurations of one total size) then
+            # does not tie it to its intercept
+            if x_name not in arch_off:
+                arch_off[x_name] = pm.Data(f"arch_centre_{x_name}",
+                                           _arch_means(cells, x_name, inputs.archs), dims="arch")
+            off = arch_off[x_name]
+            intercept = _intercepts(spec, name, ex, (centre_x[0] + off, centre_x[1]),
+                                    len(inputs.mixes))
+            law[name] = core.law_mean(intercept[a, m], ex[0][a], ex[1][a],
+                                      cell_cov[x_name] - off[a], cell_cov["x_d"])
+        if inputs.configs:  # sparse (MoE) configurations shift their cells' laws
+            cfg = pm.Data("cell_config_idx", cells["config_idx"].to_numpy(), dims="cell")
+            for name, q in CONFIG_LAWS.items():
+                law[name] = law[name] + core.config_shift(_config_effects(spec, q), cfg, pt)
         q_loss = p["q_loss"].create("q_loss")  # one bend for every arch
         law["c_loss"] = law["c_loss"] + core.loss_bend(
             q_loss, cell_cov["x_tpp"] + centre["x_tpp_centre"])

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling.data import Sweep
+from bayes_scaling.errors import SweepError
 from bayes_scaling.model import core
 
 DIMS_2D = ("lr", "batch")
@@ -32,10 +33,15 @@ class ModelInputs:
     optimum or curvature there, which left a curved ridge between L* and the batch excess)."""
     cells: pd.DataFrame
     """One row per cell (index: cell id): arch, data_mix, n_params, n_tokens, seq_len,
-    arch_idx, mix_idx, x_n, x_d, x_tpp (centred log covariates), best_loss, edge, has_wd,
-    has_batch."""
+    arch_idx, mix_idx, x_n, x_d, x_tpp, x_n_total (centred log covariates; x_n_total: the
+    size of the lr and batch laws, :func:`core.size_of`), best_loss, edge, has_wd,
+    has_batch, n_params_total (NaN: not given), config ('' for a dense cell) and config_idx
+    (-1 for none)."""
     archs: tuple[str, ...]
     mixes: tuple[str, ...]
+    configs: tuple[str, ...]
+    """Sparse (MoE) configurations: cells whose total parameters exceed their active ones
+    (:func:`config_label`)."""
     dims: tuple[str, ...]
     x_n_centre: float
     """Mean over cells of log(N / N_REF); x_n = log(N / N_REF) - x_n_centre."""
@@ -48,14 +54,43 @@ class ModelInputs:
 
     @property
     def coords(self) -> dict[str, list[str]]:
-        """Model coords: arch, mix, cell, dim, offdiag, run_obs, run_cens."""
+        """Model coords: arch, mix, cell, dim, offdiag, run_obs, run_cens[, config]."""
         k = len(self.dims)
         offdiag = [f"{self.dims[i]}~{self.dims[j]}" for i in range(1, k) for j in range(i)]
         obs = self.runs[~self.runs["censored"]]
         cens = self.runs[self.runs["censored"]]
-        return {"arch": list(self.archs), "mix": list(self.mixes),
-                "cell": list(self.cells.index), "dim": list(self.dims), "offdiag": offdiag,
-                "run_obs": list(obs["run_id"]), "run_cens": list(cens["run_id"])}
+        coords = {"arch": list(self.archs), "mix": list(self.mixes),
+                  "cell": list(self.cells.index), "dim": list(self.dims), "offdiag": offdiag,
+                  "run_obs": list(obs["run_id"]), "run_cens": list(cens["run_id"])}
+        return coords | ({"config": list(self.configs)} if self.configs else {})
+
+
+TOTAL_COLUMN = "n_params_total"
+"""Optional column of a sweep (and of targets): total parameters of a sparse (MoE) model whose
+``n_params`` are its active ones."""
+
+
+def config_label(arch: str, n_params: float, n_params_total: float) -> str:
+    """The configuration of a sparse model, e.g. ``'moe|Na=1.24e+09|N=2.16e+09'``; '' for a
+    dense one (total not given, or not above the active parameters)."""
+    if not (np.isfinite(n_params_total) and n_params_total > n_params * (1 + 1e-6)):
+        return ""
+    return f"{arch}|Na={float(n_params):.4g}|N={float(n_params_total):.4g}"
+
+
+def _totals(runs: pd.DataFrame) -> pd.Series:
+    """Each cell's total parameters (NaN where not given); a cell whose runs give different
+    totals is a :class:`SweepError` naming it."""
+    if TOTAL_COLUMN not in runs:
+        return pd.Series(np.nan, index=runs["cell"].unique(), dtype=float)
+    total = pd.to_numeric(runs[TOTAL_COLUMN], errors="coerce")
+    by_cell = total.groupby(runs["cell"])
+    distinct = by_cell.nunique(dropna=False)
+    mixed = distinct.index[distinct > 1].tolist()
+    if mixed:
+        raise SweepError(f"column '{TOTAL_COLUMN}': runs of one cell give different total "
+                         f"parameters, cells {mixed[:5]}")
+    return by_cell.first()
 
 
 def _cell_table(runs: pd.DataFrame, window: float) -> pd.DataFrame:
@@ -70,6 +105,9 @@ def _cell_table(runs: pd.DataFrame, window: float) -> pd.DataFrame:
                          has_wd=has_wd.reindex(first.index, fill_value=False).astype(bool),
                          has_batch=has_batch.reindex(first.index, fill_value=False))
     cells["edge"] = core.window_edge(cells["best_loss"], window)
+    cells[TOTAL_COLUMN] = _totals(runs).reindex(cells.index).to_numpy(float)
+    cells["config"] = [config_label(a, n, t) for a, n, t in
+                       zip(cells["arch"], cells["n_params"], cells[TOTAL_COLUMN], strict=True)]
     return cells
 
 
@@ -94,10 +132,14 @@ def prepare_inputs(sweep: Sweep, window: float = 0.02,
     log_n, log_d, log_tpp = core.log_scale(cells["n_params"].to_numpy(float),
                                            cells["n_tokens"].to_numpy(float))
     centres = (float(log_n.mean()), float(log_d.mean()), float(log_tpp.mean()))
+    configs = tuple(sorted(c for c in cells["config"].unique() if c))
     cells = cells.assign(
+        config_idx=[configs.index(c) if c else -1 for c in cells["config"]],
         arch_idx=[archs.index(a) for a in cells["arch"]],
         mix_idx=[mixes.index(m) for m in cells["data_mix"]],
-        x_n=log_n - centres[0], x_d=log_d - centres[1], x_tpp=log_tpp - centres[2])
+        x_n=log_n - centres[0], x_d=log_d - centres[1], x_tpp=log_tpp - centres[2],
+        x_n_total=core.log_scale(core.size_of("lr", cells["n_params"], cells[TOTAL_COLUMN]),
+                                 1.0)[0] - centres[0])
 
     kept = runs[~drop]
     cell_of = kept["cell"].to_numpy()
@@ -119,7 +161,8 @@ def prepare_inputs(sweep: Sweep, window: float = 0.02,
         "edge": edge,
     }, index=kept.index)
     dims = DIMS_3D if bool(cells["has_wd"].any()) else DIMS_2D
-    return ModelInputs(runs=table, cells=cells, archs=archs, mixes=mixes, dims=dims,
+    return ModelInputs(runs=table, cells=cells, archs=archs, mixes=mixes, configs=configs,
+                       dims=dims,
                        x_n_centre=centres[0], x_d_centre=centres[1], x_tpp_centre=centres[2],
                        excluded=excluded.reset_index(drop=True), window=window,
                        data_hash=sweep.data_hash())

@@ -50,10 +50,10 @@ def existing_cell(d: Draws, cell: str) -> CellEffects:
 
 
 def new_cell(d: Draws, arch: str, mix: str, n_params: float, n_tokens: float,
-             n_inner: int) -> CellEffects:
+             n_inner: int, n_params_total: float = np.nan) -> CellEffects:
     """Effects of an unfitted cell: the law from each draw plus ``n_inner`` residual samples
     (:func:`bayes_scaling.predict.draws.new_cell_draws`)."""
-    e = new_cell_draws(d, arch, mix, n_params, n_tokens, n_inner)
+    e = new_cell_draws(d, arch, mix, n_params, n_tokens, n_inner, n_params_total)
     return CellEffects(key=(arch, mix, float(n_params), float(n_tokens)), existing=False,
                        opt=np.stack([e[OPT_NAMES[q]] for q in d.dims], axis=-1),
                        loss_opt=np.exp(e["log_loss_opt"]), chol_diag=e["chol_diag"],

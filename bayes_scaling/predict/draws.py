@@ -26,6 +26,7 @@ import xarray as xr
 
 from bayes_scaling.errors import PosteriorWarning, TargetError
 from bayes_scaling.model import core
+from bayes_scaling.model.inputs import TOTAL_COLUMN, config_label
 from bayes_scaling.model.spec import Spec, spec_from_json
 
 TARGET_COLUMNS = ("arch", "data_mix", "n_params", "n_tokens")
@@ -37,7 +38,8 @@ NEW_CELL_VARS = ("log_lr_opt", "log_batch_opt", "log_tau_opt", "log_weight_decay
 
 
 def as_targets(targets: pd.DataFrame | dict) -> pd.DataFrame:
-    """Validate target rows: arch, data_mix (default 'default'), n_params, n_tokens > 0."""
+    """Validate target rows: arch, data_mix (default 'default'), n_params, n_tokens > 0, and
+    n_params_total (a sparse model's total parameters; NaN: not given)."""
     if isinstance(targets, dict):  # scalars broadcast against lists
         cols = {k: np.atleast_1d(v) for k, v in targets.items()}
         n = max((len(v) for v in cols.values()), default=0)
@@ -48,6 +50,12 @@ def as_targets(targets: pd.DataFrame | dict) -> pd.DataFrame:
     df = pd.DataFrame(targets)
     if "data_mix" not in df:
         df["data_mix"] = "default"
+    total = pd.to_numeric(df.get(TOTAL_COLUMN, np.nan), errors="coerce")
+    bad = np.flatnonzero(df[TOTAL_COLUMN].notna() & ~(total > 0)) if TOTAL_COLUMN in df else []
+    if len(bad):
+        raise TargetError(f"targets: column '{TOTAL_COLUMN}' must be a positive number (or "
+                          f"empty), rows {list(bad)}")
+    df[TOTAL_COLUMN] = np.asarray(total, dtype=float) * np.ones(len(df))
     missing = [c for c in TARGET_COLUMNS if c not in df]
     if missing:
         raise TargetError(f"targets: missing column(s) {missing}")
@@ -171,16 +179,40 @@ class Draws:
                 f"{name}_arch", arch=archs[0])
         return base + self.get(f"sd_mix_{name}") * self.z(name, "mix", mix)
 
-    def law_mean(self, q: str, arch: str, mix: str, n_params: float, n_tokens: float
-                 ) -> np.ndarray:
-        """Law (no cell residual) for q in lr, batch, loss (log scale), per draw (S,)."""
+    def law_mean(self, q: str, arch: str, mix: str, n_params: float, n_tokens: float,
+                 n_params_total: float = np.nan) -> np.ndarray:
+        """Law (no cell residual) for q in lr, batch, loss (log scale), per draw (S,), with
+        the configuration's offset (:meth:`config_offset`)."""
         _, e_n, e_d = core.LAWS[q]
         sd = "sd_arch_loss_exponent" if q == "loss" else "sd_arch_exponent"
         args = (self.intercept(INTERCEPTS[q], arch, mix), self.by_arch(e_n, arch, sd),
                 self.by_arch(e_d, arch, sd))
+        shift = self.config_offset(q, arch, n_params, n_params_total)
         if q == "loss":
-            return core.loss_law_at(*args, self.q_loss(), n_params, n_tokens)
-        return core.law_at(*args, n_params, n_tokens)
+            return core.loss_law_at(*args, self.q_loss(), n_params, n_tokens) + shift
+        return core.law_at(*args, core.size_of(q, n_params, n_params_total), n_tokens) + shift
+
+    def config_offset(self, q: str, arch: str, n_params: float,
+                      n_params_total: float = np.nan) -> np.ndarray:
+        """The sparse configuration's offset of the q law per draw (S,): a fitted
+        configuration's own; a new one's drawn from N(0, sd_config_q), shared by every cell
+        of that configuration; 0 for a dense model (or a posterior without configurations).
+        A model of an arch fitted on sparse configurations needs its total parameters
+        (a :class:`TargetError` without them)."""
+        label = config_label(arch, n_params, n_params_total)
+        known = self.known("config") if "config" in self.post.coords else []
+        if not label:
+            if any(c.startswith(f"{arch}|") for c in known):
+                raise TargetError(
+                    f"targets: arch {arch!r} was fitted on sparse configurations (total "
+                    f"parameters above active ones): give the target's {TOTAL_COLUMN} (its "
+                    f"total parameters; n_params are the active ones)")
+            return np.zeros(self.n)
+        if f"config_{q}" not in self.post:
+            return np.zeros(self.n)
+        if label in known:
+            return self.get(f"config_{q}", config=label)
+        return self.get(f"sd_config_{q}") * self.z("config", q, label)
 
     def q_loss(self) -> np.ndarray:
         """The loss law's bend per draw (:func:`core.loss_bend`); zero for posteriors fitted
@@ -202,7 +234,7 @@ class Draws:
 
 
 def new_cell_draws(d: Draws, arch: str, mix: str, n_params: float, n_tokens: float,
-                   n_inner: int) -> dict[str, np.ndarray]:
+                   n_inner: int, n_params_total: float = np.nan) -> dict[str, np.ndarray]:
     """A new cell's effects: the law from each draw plus ``n_inner`` residual samples.
 
     Returns (S, n_inner) arrays log_lr_opt, log_batch_opt, log_tau_opt, log_weight_decay_opt,
@@ -213,7 +245,8 @@ def new_cell_draws(d: Draws, arch: str, mix: str, n_params: float, n_tokens: flo
     rng = np.random.default_rng([d.seed, stable_seed("cell", arch, mix, n_params, n_tokens)])
     z = rng.standard_normal((4 + k, d.n, n_inner))
     sig = {q: d.get(f"sigma_cell_{q}")[:, None] for q in ("lr", "batch", "tau", "loss")}
-    out = {f"log_{q}_opt": d.law_mean(q, arch, mix, n_params, n_tokens)[:, None] + sig[q] * z[i]
+    out = {f"log_{q}_opt": d.law_mean(q, arch, mix, n_params, n_tokens, n_params_total)[:, None]
+           + sig[q] * z[i]
            for i, q in ((0, "lr"), (1, "batch"), (3, "loss"))}
     out["log_tau_opt"] = d.tau_mean(n_params, n_tokens)[:, None] + sig["tau"] * z[2]
     out["log_weight_decay_opt"] = core.log_weight_decay(
@@ -239,8 +272,8 @@ def draw_new_cells(posterior: xr.DataTree, targets: pd.DataFrame | dict,
     d = Draws.from_posterior(posterior, None, seed)
     d.check_archs(targets)
     shape = (d.post.sizes["chain"], d.post.sizes["draw"])
-    per_target = [new_cell_draws(d, t.arch, t.data_mix, t.n_params, t.n_tokens, 1)
-                  for t in targets.itertuples()]
+    per_target = [new_cell_draws(d, t.arch, t.data_mix, t.n_params, t.n_tokens, 1,
+                                 t.n_params_total) for t in targets.itertuples()]
     out = xr.Dataset()
     for name in NEW_CELL_VARS:
         stacked = np.stack([np.asarray(e[name]) for e in per_target], axis=1)  # (S, T, ...)

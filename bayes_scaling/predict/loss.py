@@ -62,7 +62,7 @@ def predict_loss(posterior: xr.DataTree, runs: pd.DataFrame | dict, *,
         r, at = rows.iloc[0], rows.index.to_numpy()
         eff = (existing_cell(d, r["cell_id"]) if r["cell_id"] else
                new_cell(d, r["arch"], r["data_mix"], float(r["n_params"]),
-                        float(r["n_tokens"]), 1))
+                        float(r["n_tokens"]), 1, float(r.get("n_params_total", np.nan))))
         u = np.log(rows[["lr", "batch_tokens", "weight_decay"]].to_numpy(float))[:, :k]
         delta = u[None, :, :] - eff.opt[:, 0, None, :]  # (S, runs of the cell, k)
         if k == 3:  # no weight decay given: at the cell's optimum

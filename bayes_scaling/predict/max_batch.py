@@ -103,7 +103,8 @@ def _per_draw_critical_log_batch(posterior: xr.DataTree, target: pd.Series,
     from D to 2D (no batch reaches the loss there)."""
     d = Draws.from_posterior(posterior, None, seed)
     at = lambda q, tokens: d.law_mean(q, target["arch"], target["data_mix"],  # noqa: E731
-                                      float(target["n_params"]), tokens)
+                                      float(target["n_params"]), tokens,
+                                      float(target.get("n_params_total", np.nan)))
     n_tokens = float(target["n_tokens"])
     d_log_loss = at("loss", 2 * n_tokens) - at("loss", n_tokens)
     d_log_batch = at("batch", 2 * n_tokens) - at("batch", n_tokens)
