@@ -12,7 +12,7 @@ The model, cell g = one (arch, data_mix, N, D, seq_len), run r in cell g:
     log B*_g   = c_batch[arch, mix] + b_n[arch] x_n + b_d[arch] x_d + e_batch     (law_mean)
     log L*_g   = c_loss[arch, mix]  + l_n[arch] x_n + l_d[arch] x_d               (law_mean)
                  + q_loss (x_tpp^2 - x_tpp,ref^2) + e_loss                       (loss_bend)
-    (+ config_q[configuration] on the lr and batch laws of a sparse model (config_shift),
+    (+ config_lr[configuration] on the lr law of a sparse model           (config_shift),
      whose N in the lr law is its total parameters                         (size_of))
     log tau*_g = c_tau + g_tpp x_tpp + e_tau                                      (tau_mean)
     log wd*_g  = log B*_g - log lr*_g - log tau*_g - log D              (log_weight_decay)

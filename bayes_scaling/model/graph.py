@@ -75,18 +75,21 @@ def _intercepts(spec: Spec, name: str, exps, centre_x: tuple, n_mix: int):
     return centre
 
 
-CONFIG_LAWS = {"c_eta": "lr", "c_batch": "batch"}
-"""Intercept -> the quantity of its law (``config_<q>``, :data:`core.SIZE_BY_TOTAL`). Not the
-loss law: with offsets there too, the Step Law MoE loss exponent in active parameters and the
-offsets traded off (R-hat 1.024, bulk ESS 295 on the held-out split)."""
+CONFIG_LAWS = {"c_eta": "lr"}
+"""Intercept -> the quantity of its law that configurations shift (``config_<q>``). Only the
+lr law, whose size is the total parameters (:data:`core.SIZE_BY_TOTAL`): offsets on the batch
+and loss laws, whose size is the active parameters, traded off against their exponents (a
+trend over four configurations): R-hat up to 1.024 and bulk ESS 295 on the held-out Step Law
+split (loss), 9 of 33 check refits with R-hat above 1.01 on b_n[moe] (batch)."""
 SIZE_BY_TOTAL = tuple(c for c, q in CONFIG_LAWS.items() if q in core.SIZE_BY_TOTAL)
 
 
 def _config_effects(spec: Spec, q: str):
     """Zero-sum per-configuration offsets of a law, ``config_<q>``, with a population scale
     ``sd_config_<q>`` (an unseen configuration draws N(0, sd)), to be added to the cells' laws
-    by :func:`core.config_shift`. Zero-sum as the mix offsets: free offsets and the arch's
-    intercept formed a ridge (their mean is the intercept) that slowed the Step Law fit."""
+    by :func:`core.config_shift`. Zero-sum as the mix offsets: the arch's intercept is their
+    mean, not a second parameter for it. With one configuration the offset is 0 and
+    ``sd_config_<q>`` keeps its prior."""
     sd = spec.priors[f"sd_config_{q}"].create(f"sd_config_{q}")
     return pm.ZeroSumNormal(f"config_{q}", sigma=sd, dims="config")
 

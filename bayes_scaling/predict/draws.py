@@ -187,30 +187,33 @@ class Draws:
         sd = "sd_arch_loss_exponent" if q == "loss" else "sd_arch_exponent"
         args = (self.intercept(INTERCEPTS[q], arch, mix), self.by_arch(e_n, arch, sd),
                 self.by_arch(e_d, arch, sd))
-        shift = self.config_offset(q, arch, n_params, n_params_total)
+        total = self.total_params(arch, n_params, n_params_total)
+        shift = self.config_offset(q, arch, n_params, total)
         if q == "loss":
             return core.loss_law_at(*args, self.q_loss(), n_params, n_tokens) + shift
-        return core.law_at(*args, core.size_of(q, n_params, n_params_total), n_tokens) + shift
+        return core.law_at(*args, core.size_of(q, n_params, total), n_tokens) + shift
+
+    def total_params(self, arch: str, n_params: float, n_params_total: float = np.nan
+                     ) -> float:
+        """A model's total parameters: as given; for an arch fitted on sparse configurations
+        and not given, n_params x the median total / active ratio of its fitted cells (a new
+        configuration of typical sparsity); NaN for a dense model."""
+        if np.isfinite(n_params_total) or TOTAL_COLUMN not in self.cells:
+            return float(n_params_total)
+        mine = self.cells[(self.cells["arch"] == arch) & (self.cells["config"] != "")]
+        if not len(mine):
+            return np.nan
+        return float(n_params) * float((mine[TOTAL_COLUMN] / mine["n_params"]).median())
 
     def config_offset(self, q: str, arch: str, n_params: float,
                       n_params_total: float = np.nan) -> np.ndarray:
         """The sparse configuration's offset of the q law per draw (S,): a fitted
         configuration's own; a new one's drawn from N(0, sd_config_q), shared by every cell
-        of that configuration; 0 for a dense model (or a posterior without configurations).
-        A model of an arch fitted on sparse configurations needs its total parameters
-        (a :class:`TargetError` without them)."""
+        of that configuration; 0 for a dense model (or a posterior without configurations)."""
         label = config_label(arch, n_params, n_params_total)
-        known = self.known("config") if "config" in self.post.coords else []
-        if not label:
-            if any(c.startswith(f"{arch}|") for c in known):
-                raise TargetError(
-                    f"targets: arch {arch!r} was fitted on sparse configurations (total "
-                    f"parameters above active ones): give the target's {TOTAL_COLUMN} (its "
-                    f"total parameters; n_params are the active ones)")
+        if not label or f"config_{q}" not in self.post:
             return np.zeros(self.n)
-        if f"config_{q}" not in self.post:
-            return np.zeros(self.n)
-        if label in known:
+        if label in self.known("config"):
             return self.get(f"config_{q}", config=label)
         return self.get(f"sd_config_{q}") * self.z("config", q, label)
 

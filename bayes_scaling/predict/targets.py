@@ -15,6 +15,7 @@ import xarray as xr
 
 from bayes_scaling.errors import TargetError
 from bayes_scaling.model import laws
+from bayes_scaling.model.inputs import TOTAL_COLUMN
 from bayes_scaling.predict.predict import Prediction, predict
 from bayes_scaling.predict.regret import expected_regret
 
@@ -96,26 +97,41 @@ def extrapolation_notes(posterior: xr.DataTree, target: dict[str, object],
 
 def make_target(posterior: xr.DataTree, arch: str | None, n_params: float, n_tokens: float,
                 mix: str | None = None, seq_len: float = DEFAULT_SEQ_LEN,
-                batch_tokens: float | None = None) -> dict[str, object]:
-    """One target row (arch, data_mix, n_params, n_tokens, seq_len, batch_tokens) with the
-    data mix from :func:`default_mix` and the arch from :func:`default_arch`; ``batch_tokens``
-    None: the batch is free."""
+                batch_tokens: float | None = None, n_params_total: float | None = None
+                ) -> dict[str, object]:
+    """One target row (arch, data_mix, n_params, n_tokens, seq_len, batch_tokens,
+    n_params_total) with the data mix from :func:`default_mix` and the arch from
+    :func:`default_arch`; ``batch_tokens`` None: the batch is free; ``n_params_total`` None:
+    not a sparse model."""
     return {"arch": default_arch(posterior, arch), "data_mix": default_mix(posterior, mix),
             "n_params": float(n_params), "n_tokens": float(n_tokens), "seq_len": float(seq_len),
-            "batch_tokens": None if batch_tokens is None else float(batch_tokens)}
+            "batch_tokens": None if batch_tokens is None else float(batch_tokens),
+            TOTAL_COLUMN: np.nan if n_params_total is None else float(n_params_total)}
 
 
 def default_targets(posterior: xr.DataTree, n_params: float | None = None,
                     n_tokens: float | None = None, archs: list[str] | None = None,
                     mix: str | None = None) -> pd.DataFrame:
     """Target rows, one per arch (default: every fitted arch) at (n_params, n_tokens),
-    default :data:`TARGET_SCALE` x the largest fitted N and D; mix by :func:`default_mix`."""
+    default :data:`TARGET_SCALE` x the largest fitted N and D; mix by :func:`default_mix`;
+    a sparse arch's total parameters at its fitted cells' median ratio to the active ones."""
     cells = _cells(posterior)
     archs = list(archs or sorted(cells["arch"].unique()))
     n = n_params or float(TARGET_SCALE * cells["n_params"].max())
     d = n_tokens or float(TARGET_SCALE * cells["n_tokens"].max())
     return pd.DataFrame({"arch": archs, "data_mix": default_mix(posterior, mix),
-                         "n_params": n, "n_tokens": d})
+                         "n_params": n, "n_tokens": d,
+                         TOTAL_COLUMN: [n * _sparsity(cells, a) for a in archs]})
+
+
+def _sparsity(cells: pd.DataFrame, arch: str) -> float:
+    """Median total / active parameters of the arch's sparse cells (NaN: none)."""
+    if TOTAL_COLUMN not in cells:
+        return np.nan
+    c = cells[cells["arch"] == arch]
+    ratio = c[TOTAL_COLUMN] / c["n_params"]
+    ratio = ratio[ratio > 1]
+    return float(ratio.median()) if len(ratio) else np.nan
 
 
 def regret_choices(summary: pd.DataFrame, published: pd.DataFrame,

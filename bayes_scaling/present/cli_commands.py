@@ -11,6 +11,7 @@ from pathlib import Path
 from bayes_scaling.data import Sweep, concat_sweeps, read_sweep, write_sweep
 from bayes_scaling.data.formats import SUFFIXES as SWEEP_SUFFIXES
 from bayes_scaling.errors import BayesScalingError, TargetError
+from bayes_scaling.model.inputs import TOTAL_COLUMN
 from bayes_scaling.present.cli_args import (
     EXIT_BAD_DIAGNOSTICS,
     PRIOR_DRAWS,
@@ -157,7 +158,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
     posterior = load_posterior(args.posterior)
     target = make_target(posterior, args.arch, args.params, args.tokens, mix=args.mix,
-                         seq_len=args.seq_len, batch_tokens=args.batch_tokens)
+                         seq_len=args.seq_len, batch_tokens=args.batch_tokens,
+                         n_params_total=args.total_params)
     comparison = compare_choices(posterior, target, seed=args.seed,
                                  notes=mix_notes(posterior, args.mix)
                                  + extrapolation_notes(posterior, target))
@@ -199,8 +201,10 @@ def run_propose(args: argparse.Namespace) -> int:
     from bayes_scaling.predict.targets import extrapolation_notes, make_target, mix_notes
 
     posterior = load_posterior(args.posterior)
-    full = make_target(posterior, args.arch, args.target_params, args.target_tokens, args.mix)
-    target = {key: full[key] for key in ("arch", "data_mix", "n_params", "n_tokens")}
+    full = make_target(posterior, args.arch, args.target_params, args.target_tokens, args.mix,
+                       n_params_total=args.total_params)
+    target = {key: full[key] for key in ("arch", "data_mix", "n_params", "n_tokens",
+                                         TOTAL_COLUMN)}
     candidates = None if args.candidates is None else read_candidates(args.candidates)
     ranked = propose(posterior, target, candidates=candidates, budget_flops=args.budget_flops,
                      k=args.k, seed=args.seed, pool=args.pool, pool_columns=columns,
@@ -313,7 +317,8 @@ def _run_prior_check(args: argparse.Namespace) -> int:
         arch = args.arch or sorted(sweep.runs["arch"].unique())[0]
         mix = args.mix or sweep.runs["data_mix"].value_counts().index[0]
         target = {"arch": arch, "data_mix": mix, "n_params": args.target_params,
-                  "n_tokens": args.target_tokens}
+                  "n_tokens": args.target_tokens,
+                  TOTAL_COLUMN: args.total_params or float("nan")}
     draws = args.draws or PRIOR_DRAWS
     _say(f"drawing {draws} prior draws ({spec.name} spec) for {len(sweep.runs)} runs")
     table = prior_summary(sample_prior(sweep, spec, draws=draws, seed=args.seed), target)
