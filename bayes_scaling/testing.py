@@ -38,11 +38,32 @@ from bayes_scaling.data import Sweep
 from bayes_scaling.data.simulate import default_cells, simulate_sweep
 from bayes_scaling.model.fit import package_posterior
 from bayes_scaling.model.graph import build_model, initial_values
-from bayes_scaling.model.inputs import prepare_inputs
+from bayes_scaling.model.inputs import ModelInputs, prepare_inputs
 from bayes_scaling.model.sampler import DRAWS_AUTO
 from bayes_scaling.model.spec import Spec, default_spec
 
-__all__ = ["BackgroundJobs", "execute_notebook", "fake_posterior", "fake_refit", "small_sweep"]
+__all__ = ["BackgroundJobs", "core_arrays", "execute_notebook", "fake_posterior", "fake_refit",
+           "small_sweep"]
+
+
+def core_arrays(inputs: ModelInputs) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The ``cells`` and ``runs`` arrays :func:`bayes_scaling.model.core.log_density` takes,
+    from model inputs (covariates uncentred; a censored run's loss is its edge)."""
+    cells, runs = inputs.cells, inputs.runs
+    cell_arrays = {
+        "arch_idx": cells["arch_idx"].to_numpy(), "mix_idx": cells["mix_idx"].to_numpy(),
+        "x_n": cells["x_n"].to_numpy() + inputs.x_n_centre,
+        "x_n_total": cells["x_n_total"].to_numpy() + inputs.x_n_centre,
+        "x_d": cells["x_d"].to_numpy() + inputs.x_d_centre,
+        "x_tpp": cells["x_tpp"].to_numpy() + inputs.x_tpp_centre,
+        "log_d": np.log(cells["n_tokens"].to_numpy(float)), "has_wd": cells["has_wd"].to_numpy(),
+        "config_idx": cells["config_idx"].to_numpy()}
+    censored = runs["censored"].to_numpy()
+    run_arrays = {k: runs[k].to_numpy() for k in ("cell_idx", "log_lr", "log_batch", "log_wd",
+                                                  "wd_mask", "batch_mask")}
+    run_arrays.update(censored=censored,
+                      loss=np.where(censored, runs["edge"], runs["loss"]).astype(float))
+    return cell_arrays, run_arrays
 
 
 def small_sweep(seed: int = 0) -> tuple[Sweep, xr.Dataset]:

@@ -13,6 +13,7 @@ from bayes_scaling.model import core, laws
 from bayes_scaling.model.graph import build_model
 from bayes_scaling.model.inputs import prepare_inputs
 from bayes_scaling.model.spec import spec_from_dict
+from bayes_scaling.testing import core_arrays
 
 N_POINTS = 100
 
@@ -60,20 +61,9 @@ def test_pymc_and_numpy_log_density_agree(variant):
     names = [v.name for v in model.free_RVs + model.deterministics]
     values_fn = model.compile_fn(model.replace_rvs_by_values([model[n] for n in names]),
                                  inputs=model.value_vars, on_unused_input="ignore")
-    cells, runs = inputs.cells, inputs.runs
-    cell_arrays = {
-        "arch_idx": cells["arch_idx"].to_numpy(), "mix_idx": cells["mix_idx"].to_numpy(),
-        "x_n": cells["x_n"].to_numpy() + inputs.x_n_centre,
-        "x_n_total": cells["x_n_total"].to_numpy() + inputs.x_n_centre,
-        "x_d": cells["x_d"].to_numpy() + inputs.x_d_centre,
-        "x_tpp": cells["x_tpp"].to_numpy() + inputs.x_tpp_centre,
-        "log_d": np.log(cells["n_tokens"].to_numpy(float)), "has_wd": cells["has_wd"].to_numpy(),
-        "config_idx": cells["config_idx"].to_numpy()}
-    censored = runs["censored"].to_numpy()
-    run_arrays = {k: runs[k].to_numpy() for k in ("cell_idx", "log_lr", "log_batch", "log_wd",
-                                                  "wd_mask", "batch_mask")}
-    run_arrays.update(censored=censored,
-                      loss=np.where(censored, runs["edge"], runs["loss"]).astype(float))
+    cells = inputs.cells
+    cell_arrays, run_arrays = core_arrays(inputs)
+    censored = run_arrays["censored"]
     assert censored.any() and (~censored).any()
     if variant == "mixed_wd":
         assert cells["has_wd"].any() and not cells["has_wd"].all()
