@@ -15,7 +15,12 @@ from bayes_scaling.model import core
 from bayes_scaling.model.fit import posterior_runs
 from bayes_scaling.model.inputs import prepare_inputs
 from bayes_scaling.predict.draws import Draws
-from bayes_scaling.predict.update import log_ratio, reweight_posterior, update_posterior
+from bayes_scaling.predict.update import (
+    log_ratio,
+    psis_weights,
+    reweight_posterior,
+    update_posterior,
+)
 from bayes_scaling.testing import core_arrays, fake_posterior
 
 pytestmark = pytest.mark.filterwarnings("ignore::bayes_scaling.errors.PosteriorWarning")
@@ -56,6 +61,17 @@ def test_log_ratio_equals_the_change_in_the_core_log_density(split, post):
         expected = (core.log_density(values, *core_arrays(new), **spec_kw)
                     - core.log_density(values, *core_arrays(old), **spec_kw))
         assert got[s] == pytest.approx(expected, rel=1e-9, abs=1e-6)
+
+
+def test_psis_weights_grow_with_the_ratio():
+    """Weights proportional to exp(log ratio): arviz-stats' psislw takes log likelihoods
+    (LOO weights are their inverse), which once reversed every update."""
+    ratios = np.random.default_rng(0).normal(0.0, 0.3, 4000)
+    w, khat = psis_weights(ratios)
+    assert w.sum() == pytest.approx(1.0) and khat < 0.5
+    exact = np.exp(ratios) / np.exp(ratios).sum()
+    assert np.corrcoef(w, exact)[0, 1] > 0.99
+    assert w[np.argmax(ratios)] > w[np.argmin(ratios)]
 
 
 def test_reweighted_posterior_carries_the_combined_sweep(split, post):

@@ -33,7 +33,8 @@ from bayes_scaling.predict.draws import Draws
 KHAT_MAX = 0.7
 """Largest Pareto k-hat at which the reweighted posterior is used (else: refit)."""
 
-__all__ = ["KHAT_MAX", "Update", "log_ratio", "reweight_posterior", "update_posterior"]
+__all__ = ["KHAT_MAX", "Update", "log_ratio", "psis_weights", "reweight_posterior",
+           "update_posterior"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,15 @@ def log_ratio(d: Draws, old: ModelInputs, new: ModelInputs, cells: list[str]) ->
     return _cell_log_lik(d, new, cells) - _cell_log_lik(d, old, cells)
 
 
+def psis_weights(log_ratios: np.ndarray) -> tuple[np.ndarray, float]:
+    """Normalised Pareto-smoothed importance weights proportional to exp(log_ratios), and
+    the Pareto k-hat. (arviz-stats' ``psislw`` takes log likelihoods, as in PSIS-LOO, whose
+    weights are 1 / likelihood: it is given the negated ratios.)"""
+    log_w, khat = array_stats.psislw(-np.asarray(log_ratios, dtype=float))
+    w = np.exp(log_w - log_w.max())
+    return w / w.sum(), float(khat)
+
+
 def _resample(post: xr.Dataset, order: np.ndarray) -> xr.Dataset:
     """The draws at flat (chain, draw) positions ``order``, in the same (chain, draw) shape."""
     out = {}
@@ -132,10 +142,7 @@ def reweight_posterior(posterior: xr.DataTree, runs: Sweep | pd.DataFrame, *,
     if reason:
         return Update(None, tuple(cells), np.nan, np.nan, reason)
     d = Draws.from_posterior(posterior, None, seed)
-    log_w, khat = array_stats.psislw(log_ratio(d, old, new, cells))
-    khat = float(khat)
-    w = np.exp(log_w - log_w.max())
-    w /= w.sum()
+    w, khat = psis_weights(log_ratio(d, old, new, cells))
     ess = float(1.0 / (w**2).sum())
     if not khat <= khat_max:
         return Update(None, tuple(cells), khat, ess,
