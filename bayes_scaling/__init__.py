@@ -9,6 +9,7 @@ stays light and loads no PyMC)::
     posterior = bs.fit(sweep, seed=0)             # model: load_spec, build_model, fit, diagnose
     bs.save_posterior(posterior, "posterior.nc")  #        save_posterior, load_posterior
     pred = bs.predict(posterior, target)          # predict: predict, expected_regret, default_mix
+    new = bs.update_posterior(posterior, runs)    #          a few runs more: PSIS or refit
     runs = bs.propose(posterior, target, k=3)     # design: propose, default_candidates
     checked = bs.check(posterior, cells=5)        # heldout: leave-one-cell-out check
     page, plan = bs.build_report(posterior)       # present: plan, build_report, run_demo
@@ -43,7 +44,8 @@ _STAGES = {
     "predict": ("predict", "Prediction", "expected_regret", "default_mix", "default_targets",
                 "make_target", "compare_choices", "Comparison", "max_safe_batch", "MaxBatch",
                 "predict_loss", "LossPrediction",
-                "prior_summary", "draw_new_cells"),
+                "prior_summary", "draw_new_cells", "update_posterior", "reweight_posterior",
+                "Update"),
     "design": ("propose", "default_candidates", "as_candidates", "read_pool"),
     "heldout": ("check", "HeldOutCheck"),
     "present": ("plan", "Plan", "build_report", "render_report", "write_report", "run_demo",

@@ -105,3 +105,19 @@ def test_new_cell_or_changed_design_needs_a_refit(split, post):
     done = update_posterior(post, other, refit=refit)
     assert done.refitted and calls == [len(posterior_runs(post)) + len(other)]
     assert "refitted" in done.line()
+
+
+def test_cli_update_reweights_and_saves(tmp_path, split, post, capsys):
+    from bayes_scaling.model.fit import load_posterior, save_posterior
+    from bayes_scaling.present.cli import main
+
+    _, new_runs, cell = split
+    path = save_posterior(post, tmp_path / "post.nc")
+    new_runs.to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "updated.nc"
+    assert main(["update", str(path), str(tmp_path / "new.csv"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "reweighted by 1 cell(s)' new runs" in printed and "PSIS k-hat" in printed
+    updated = load_posterior(out)
+    assert updated.attrs["update_cells"] == cell
+    assert len(posterior_runs(updated)) == len(posterior_runs(post)) + len(new_runs)

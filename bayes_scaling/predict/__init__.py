@@ -17,6 +17,9 @@ _EXPORTS = {
     "LossPrediction": "loss",
     "MaxBatch": "max_batch",
     "draw_new_cells": "draws",
+    "update_posterior": "update",
+    "reweight_posterior": "update",
+    "Update": "update",
 }
 """Public name -> module of this stage that defines it (imported on first use)."""
 

@@ -154,8 +154,13 @@ def reweight_posterior(posterior: xr.DataTree, runs: Sweep | pd.DataFrame, *,
         "sample_stats": posterior["sample_stats"].to_dataset()})
     tree = package_posterior(tree, sweep, spec, new, seed=int(posterior.attrs.get("seed", 0)),
                              seconds=time.perf_counter() - start)
+    # resampled draws lose their chains' autocorrelation, so their own R-hat and ESS would
+    # look better than the information they hold: keep the sampled fit's diagnostics
+    note = f"reweighted by new runs: PSIS k-hat {khat:.2f}, weights ESS {ess:.0f}"
     tree.attrs.update(update_khat=khat, update_ess=ess, update_cells=", ".join(cells),
-                      updated_from=str(posterior.attrs.get("draws_sha256", "")))
+                      updated_from=str(posterior.attrs.get("draws_sha256", "")),
+                      diagnostics=f"{posterior.attrs.get('diagnostics', '')}; {note}",
+                      diagnostics_ok=int(posterior.attrs.get("diagnostics_ok", 1)))
     return Update(tree, tuple(cells), khat, ess, "")
 
 

@@ -305,6 +305,22 @@ def _add_predict_loss_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the table as JSON records")
 
 
+def _add_update_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "update", help="add a few runs to a fitted posterior (PSIS reweighting, or a refit)",
+        description="Add the runs of sweep file(s) to a fitted posterior: the draws are "
+                    "reweighted by the new runs' likelihood (Pareto-smoothed importance "
+                    "sampling) where its k-hat is at most 0.7 and the runs fall in fitted "
+                    "cells; otherwise the combined sweep is refitted. Saves the result.")
+    p.add_argument("posterior", type=Path, help="posterior file written by `fit` (.nc)")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="sweep file(s) of new runs")
+    _add_sweep_input_arguments(p)
+    p.add_argument("--out", type=Path, required=True, help="updated posterior file (.nc)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the resampling (and a refit)")
+    p.add_argument("--no-refit", action="store_true",
+                   help="only reweight: exit 3 when the runs need a refit")
+
+
 Command = tuple[Callable[[argparse._SubParsersAction], None],
                 Callable[[argparse.Namespace], int]]
 COMMANDS: dict[str, Command] = {
@@ -317,6 +333,7 @@ COMMANDS: dict[str, Command] = {
     "propose": (_add_propose_parser, run.run_propose),
     "check": (_add_check_parser, run.run_check),
     "predict-loss": (_add_predict_loss_parser, run.run_predict_loss),
+    "update": (_add_update_parser, run.run_update),
 }
 """Command name -> (add its subparser, run it)."""
 
