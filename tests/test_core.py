@@ -32,7 +32,7 @@ def _sweep(variant: str):
         return replace(sweep, runs=runs)
     cells = default_cells(mixes=("web",), n_params=(5e7, 2e8))  # no weight decay: 2-D bowl
     sweep = simulate_sweep(3, cells=cells, n_lr=5, vary_weight_decay=False, return_truth=False)
-    if variant == "configs":  # two sparse configurations of the moe arch
+    if variant == "no_wd":  # and two sparse configurations of the moe arch
         runs = sweep.runs.assign(n_params_total=np.nan)
         moe = runs["arch"] == "moe"
         runs.loc[moe, "n_params_total"] = 4 * runs.loc[moe, "n_params"]
@@ -45,7 +45,6 @@ SPECS = {
     "mixed_wd": {"bowl": {"skew": False}},
     "no_wd": {"likelihood": {"family": "normal"}, "pooling": {"exponents_by_arch": False},
               "bowl": {"skew_by_tokens": True}},
-    "configs": {},
 }
 
 
@@ -67,8 +66,8 @@ def test_pymc_and_numpy_log_density_agree(variant):
     assert censored.any() and (~censored).any()
     if variant == "mixed_wd":
         assert cells["has_wd"].any() and not cells["has_wd"].all()
-    assert ("config_lr" in model.named_vars) == (variant == "configs")
-    if variant == "configs":
+    assert ("config_lr" in model.named_vars) == (variant == "no_wd")
+    if variant == "no_wd":
         assert len(inputs.configs) == 2 and (cells["config_idx"] == -1).sum() == len(cells) / 2
     start = model.initial_point(0)
     rng = np.random.default_rng(11)

@@ -20,7 +20,14 @@ def test_steplaw_fit_samples_cleanly_and_separates_dense_from_moe(steplaw_fit):
     assert report.max_rhat <= 1.01, report.report()
     assert report.min_ess_bulk >= 400, report.report()
     assert report.divergences == 0, report.report()
-    a_n = posterior["posterior"]["a_n"].median(("chain", "draw"))
-    # dense lr falls steeply with N (Step Law: -0.713); MoE lr barely moves with active N
+    post = posterior["posterior"]
+    a_n = post["a_n"].median(("chain", "draw"))
+    # dense lr falls steeply with N (Step Law: -0.713)
     assert -0.8 < float(a_n.sel(arch="dense")) < -0.5
-    assert float(a_n.sel(arch="moe")) > -0.3
+    # the four MoE configurations share one total size: their lr law runs in total
+    # parameters, so its N exponent is left to the pooled prior (much wider than the dense
+    # one), and the configurations' lr offsets are small (their lr barely moves)
+    assert post.sizes["config"] == 4
+    sd = post["a_n"].std(("chain", "draw"))
+    assert float(sd.sel(arch="moe")) > 2 * float(sd.sel(arch="dense"))
+    assert float(post["sd_config_lr"].median()) < 0.2

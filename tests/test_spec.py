@@ -1,7 +1,9 @@
 """Model specs: the shipped files, and one clear error per malformed input."""
 
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bayes_scaling.model.spec import (
@@ -75,7 +77,11 @@ def test_every_prior_is_named_after_a_model_variable():
     from bayes_scaling.model.graph import build_model
     from bayes_scaling.testing import small_sweep
 
-    model = build_model(small_sweep(0)[0], default_spec())
+    sweep = small_sweep(0)[0]  # with sparse MoE configurations and a skew by tokens
+    runs = sweep.runs.assign(n_params_total=np.where(sweep.runs["arch"] == "moe",
+                                                     4 * sweep.runs["n_params"], np.nan))
+    spec = spec_from_dict({"bowl": {"skew_by_tokens": True}})
+    model = build_model(replace(sweep, runs=runs), spec)
     missing = sorted(set(default_spec().priors) - set(model.named_vars))
     assert not missing
 

@@ -102,11 +102,11 @@ def make_target(posterior: xr.DataTree, arch: str | None, n_params: float, n_tok
     """One target row (arch, data_mix, n_params, n_tokens, seq_len, batch_tokens,
     n_params_total) with the data mix from :func:`default_mix` and the arch from
     :func:`default_arch`; ``batch_tokens`` None: the batch is free; ``n_params_total`` None:
-    not a sparse model."""
+    not given (dense, or the arch's fitted sparsity)."""
     return {"arch": default_arch(posterior, arch), "data_mix": default_mix(posterior, mix),
             "n_params": float(n_params), "n_tokens": float(n_tokens), "seq_len": float(seq_len),
             "batch_tokens": None if batch_tokens is None else float(batch_tokens),
-            TOTAL_COLUMN: np.nan if n_params_total is None else float(n_params_total)}
+            TOTAL_COLUMN: None if n_params_total is None else float(n_params_total)}
 
 
 def default_targets(posterior: xr.DataTree, n_params: float | None = None,
@@ -114,14 +114,16 @@ def default_targets(posterior: xr.DataTree, n_params: float | None = None,
                     mix: str | None = None) -> pd.DataFrame:
     """Target rows, one per arch (default: every fitted arch) at (n_params, n_tokens),
     default :data:`TARGET_SCALE` x the largest fitted N and D; mix by :func:`default_mix`;
-    a sparse arch's total parameters at its fitted cells' median ratio to the active ones."""
+    a sparse arch's total parameters (column n_params_total, only where the posterior has
+    sparse configurations) at its fitted cells' median ratio to the active ones."""
     cells = _cells(posterior)
     archs = list(archs or sorted(cells["arch"].unique()))
     n = n_params or float(TARGET_SCALE * cells["n_params"].max())
     d = n_tokens or float(TARGET_SCALE * cells["n_tokens"].max())
-    return pd.DataFrame({"arch": archs, "data_mix": default_mix(posterior, mix),
-                         "n_params": n, "n_tokens": d,
-                         TOTAL_COLUMN: [n * _sparsity(cells, a) for a in archs]})
+    out = pd.DataFrame({"arch": archs, "data_mix": default_mix(posterior, mix),
+                        "n_params": n, "n_tokens": d})
+    totals = [n * _sparsity(cells, a) for a in archs]
+    return out.assign(**{TOTAL_COLUMN: totals}) if np.isfinite(totals).any() else out
 
 
 def _sparsity(cells: pd.DataFrame, arch: str) -> float:

@@ -340,7 +340,7 @@ def _run_prior_check(args: argparse.Namespace) -> int:
         mix = args.mix or sweep.runs["data_mix"].value_counts().index[0]
         target = {"arch": arch, "data_mix": mix, "n_params": args.target_params,
                   "n_tokens": args.target_tokens,
-                  TOTAL_COLUMN: args.total_params or float("nan")}
+                  TOTAL_COLUMN: args.total_params}
     draws = args.draws or PRIOR_DRAWS
     _say(f"drawing {draws} prior draws ({spec.name} spec) for {len(sweep.runs)} runs")
     table = prior_summary(sample_prior(sweep, spec, draws=draws, seed=args.seed), target)
