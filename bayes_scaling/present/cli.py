@@ -19,6 +19,7 @@ from bayes_scaling import __version__
 from bayes_scaling.errors import BayesScalingWarning
 from bayes_scaling.present import cli_args as defaults
 from bayes_scaling.present import cli_commands as run
+from bayes_scaling.present import cli_update
 from bayes_scaling.present.cli_args import (
     EXIT_USER_ERROR,
     USER_ERRORS,
@@ -333,7 +334,7 @@ COMMANDS: dict[str, Command] = {
     "propose": (_add_propose_parser, run.run_propose),
     "check": (_add_check_parser, run.run_check),
     "predict-loss": (_add_predict_loss_parser, run.run_predict_loss),
-    "update": (_add_update_parser, run.run_update),
+    "update": (_add_update_parser, cli_update.run_update),
 }
 """Command name -> (add its subparser, run it)."""
 
