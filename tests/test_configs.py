@@ -88,9 +88,10 @@ def test_config_offsets_of_known_new_and_dense_models(sparse_post):
     assert np.allclose(law, core.law_at(c, a_n, a_d, n_total, 1e10) + own)
 
 
-def test_total_defaults_to_the_fitted_sparsity(sparse_post):
+def test_a_sparse_arch_needs_the_total(sparse_post):
     d = Draws.from_posterior(sparse_post)
-    assert d.total_params("moe", 1e9) == pytest.approx(RATIO * 1e9)
+    with pytest.raises(TargetError, match="total parameters"):
+        d.total_params("moe", 1e9)
     assert np.isnan(d.total_params("dense", 1e9))
     assert d.total_params("moe", 1e9, 2e9) == 2e9
 
@@ -112,3 +113,14 @@ def test_targets_reject_a_bad_total():
         as_targets({"arch": "moe", "n_params": 1e8, "n_tokens": 1e10, TOTAL_COLUMN: -1.0})
     assert np.isnan(as_targets({"arch": "dense", "n_params": 1e8,
                                 "n_tokens": 1e10})[TOTAL_COLUMN]).all()
+
+
+def test_a_sparse_target_needs_its_total_and_proposes_at_its_sparsity(sparse_post):
+    from bayes_scaling.design.candidates import default_candidates
+
+    target = {"arch": "moe", "data_mix": "web", "n_params": 2e9, "n_tokens": 4e10}
+    with pytest.raises(TargetError, match=TOTAL_COLUMN):
+        predict(sparse_post, target)
+    table = default_candidates(sparse_post, {**target, TOTAL_COLUMN: 3 * 2e9}, n_draws=50)
+    new = table[table["new_cell"]]
+    assert len(new) and np.allclose(new[TOTAL_COLUMN] / new["n_params"], 3.0)

@@ -26,6 +26,7 @@ from bayes_scaling.data.validate import batch_from_sequences
 from bayes_scaling.data.where import Where, as_float, blank
 from bayes_scaling.errors import CandidateError
 from bayes_scaling.model import core
+from bayes_scaling.model.inputs import TOTAL_COLUMN
 from bayes_scaling.model.laws import deepseek_compute
 from bayes_scaling.predict.cells import (
     CellEffects,
@@ -159,7 +160,8 @@ def target_effects(d: Draws, target: pd.Series) -> tuple[np.ndarray, np.ndarray]
     its cell residuals (S, k, k), for log lr, log batch[, log weight decay]."""
     arch, mix = target["arch"], target["data_mix"]
     n, dtok = float(target["n_params"]), float(target["n_tokens"])
-    m_lr, m_b = (d.law_mean(q, arch, mix, n, dtok) for q in ("lr", "batch"))
+    total = float(target.get(TOTAL_COLUMN, np.nan))
+    m_lr, m_b = (d.law_mean(q, arch, mix, n, dtok, total) for q in ("lr", "batch"))
     s_lr, s_b, s_tau = (d.get(f"sigma_cell_{q}") ** 2 for q in ("lr", "batch", "tau"))
     if len(d.dims) == 2:
         cov = np.zeros((d.n, 2, 2))
@@ -201,13 +203,16 @@ def default_candidates(posterior: xr.DataTree | Draws, target: pd.DataFrame | di
     rungs = n_top / size_ratio ** np.arange(0, 60)
     rungs = rungs[rungs >= n_min / np.sqrt(size_ratio)] if n_top >= n_min else rungs[:1]
     tpps = sorted({*tokens_per_param, float(t["n_tokens"] / t["n_params"])})
+    sparsity = float(t[TOTAL_COLUMN] / t["n_params"])  # NaN for a dense target
     spots = pd.DataFrame([{"arch": t["arch"], "data_mix": t["data_mix"], "n_params": float(n),
-                           "n_tokens": float(n * tpp)} for n in rungs for tpp in tpps
+                           "n_tokens": float(n * tpp), TOTAL_COLUMN: n * sparsity}
+                          for n in rungs for tpp in tpps
                           if n * tpp <= max_fraction * t["n_tokens"] * (1 + 1e-9)],
-                         columns=["arch", "data_mix", "n_params", "n_tokens"])
+                         columns=["arch", "data_mix", "n_params", "n_tokens", TOTAL_COLUMN])
     fitted = match_cells(d, spots).ne("") if len(spots) else pd.Series([], dtype=bool)
     # a rung on a fitted cell (5e7 from 4e8 / 2**3 is 49999999.99999998) is that cell
-    cells: list[CellEffects] = [new_cell(d, s.arch, s.data_mix, s.n_params, s.n_tokens, 8)
+    cells: list[CellEffects] = [new_cell(d, s.arch, s.data_mix, s.n_params, s.n_tokens, 8,
+                                         s.n_params_total)
                                 for s in spots[~fitted.to_numpy()].itertuples()]
     if include_existing:
         cells += [existing_cell(d, cid) for cid in d.cells.index]
@@ -230,5 +235,5 @@ def default_candidates(posterior: xr.DataTree | Draws, target: pd.DataFrame | di
                              "n_tokens": dtok, "lr": float(np.exp(opt[0] + a)),
                              "batch_tokens": seqs * seq, "seq_len": seq,
                              "weight_decay": float(np.exp(opt[2])) if len(opt) == 3 else np.nan,
-                             "new_cell": not eff.existing})
+                             "new_cell": not eff.existing, TOTAL_COLUMN: n * sparsity})
     return as_candidates(pd.DataFrame(rows))

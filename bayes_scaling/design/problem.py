@@ -98,7 +98,8 @@ def build_problem(d: Draws, target: pd.DataFrame, table: pd.DataFrame, *, n_inne
     for first in [int(np.flatnonzero(codes == c)[0]) for c in range(len(uniq))]:
         r = table.iloc[first]
         cells.append(existing_cell(d, r["cell_id"]) if r["cell_id"] else new_cell(
-            d, r["arch"], r["data_mix"], float(r["n_params"]), float(r["n_tokens"]), n_inner))
+            d, r["arch"], r["data_mix"], float(r["n_params"]), float(r["n_tokens"]), n_inner,
+            float(r.get("n_params_total", np.nan))))
     gcodes, groups = pd.factorize(table["group"])
     size = np.bincount(gcodes)
     g_cell = np.zeros((len(groups), size.max()), int)

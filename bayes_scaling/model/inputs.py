@@ -78,6 +78,19 @@ def config_label(arch: str, n_params: float, n_params_total: float) -> str:
     return f"{arch}|Na={float(n_params):.4g}|N={float(n_params_total):.4g}"
 
 
+def largest_sparsity(cells: pd.DataFrame, arch: str) -> float:
+    """Total / active parameters of the arch's sparse configuration with the most active
+    parameters, in a cell table (with n_params, n_params_total and config); NaN where the
+    arch has none."""
+    if TOTAL_COLUMN not in cells or "config" not in cells:
+        return np.nan
+    mine = cells[(cells["arch"] == arch) & (cells["config"] != "")]
+    if not len(mine):
+        return np.nan
+    top = mine.loc[mine["n_params"].idxmax()]
+    return float(top[TOTAL_COLUMN] / top["n_params"])
+
+
 def _totals(runs: pd.DataFrame) -> pd.Series:
     """Each cell's total parameters (NaN where not given); a cell whose runs give different
     totals is a :class:`SweepError` naming it."""

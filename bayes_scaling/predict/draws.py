@@ -26,7 +26,7 @@ import xarray as xr
 
 from bayes_scaling.errors import PosteriorWarning, TargetError
 from bayes_scaling.model import core
-from bayes_scaling.model.inputs import TOTAL_COLUMN, config_label
+from bayes_scaling.model.inputs import TOTAL_COLUMN, config_label, largest_sparsity
 from bayes_scaling.model.spec import Spec, spec_from_json
 
 TARGET_COLUMNS = ("arch", "data_mix", "n_params", "n_tokens")
@@ -195,15 +195,17 @@ class Draws:
 
     def total_params(self, arch: str, n_params: float, n_params_total: float = np.nan
                      ) -> float:
-        """A model's total parameters: as given; for an arch fitted on sparse configurations
-        and not given, n_params x the median total / active ratio of its fitted cells (a new
-        configuration of typical sparsity); NaN for a dense model."""
-        if np.isfinite(n_params_total) or TOTAL_COLUMN not in self.cells:
+        """A model's total parameters: as given; NaN for a dense one. An arch fitted on
+        sparse configurations needs it (its lr law runs in total parameters): a
+        :class:`TargetError` when it is not given."""
+        if np.isfinite(n_params_total):
             return float(n_params_total)
-        mine = self.cells[(self.cells["arch"] == arch) & (self.cells["config"] != "")]
-        if not len(mine):
-            return np.nan
-        return float(n_params) * float((mine[TOTAL_COLUMN] / mine["n_params"]).median())
+        if np.isfinite(largest_sparsity(self.cells, arch)):
+            raise TargetError(
+                f"targets: arch {arch!r} was fitted on sparse configurations (total "
+                f"parameters above active ones), and its lr law runs in total parameters: "
+                f"give the target's {TOTAL_COLUMN} (--total-params on the command line)")
+        return np.nan
 
     def config_offset(self, q: str, arch: str, n_params: float,
                       n_params_total: float = np.nan) -> np.ndarray:

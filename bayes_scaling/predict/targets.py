@@ -15,7 +15,7 @@ import xarray as xr
 
 from bayes_scaling.errors import TargetError
 from bayes_scaling.model import laws
-from bayes_scaling.model.inputs import TOTAL_COLUMN
+from bayes_scaling.model.inputs import TOTAL_COLUMN, largest_sparsity
 from bayes_scaling.predict.predict import Prediction, predict
 from bayes_scaling.predict.regret import expected_regret
 
@@ -115,25 +115,16 @@ def default_targets(posterior: xr.DataTree, n_params: float | None = None,
     """Target rows, one per arch (default: every fitted arch) at (n_params, n_tokens),
     default :data:`TARGET_SCALE` x the largest fitted N and D; mix by :func:`default_mix`;
     a sparse arch's total parameters (column n_params_total, only where the posterior has
-    sparse configurations) at its fitted cells' median ratio to the active ones."""
+    sparse configurations) at the total / active ratio of its largest configuration."""
     cells = _cells(posterior)
     archs = list(archs or sorted(cells["arch"].unique()))
     n = n_params or float(TARGET_SCALE * cells["n_params"].max())
     d = n_tokens or float(TARGET_SCALE * cells["n_tokens"].max())
     out = pd.DataFrame({"arch": archs, "data_mix": default_mix(posterior, mix),
                         "n_params": n, "n_tokens": d})
-    totals = [n * _sparsity(cells, a) for a in archs]
+    totals = [n * largest_sparsity(cells, a) for a in archs]
     return out.assign(**{TOTAL_COLUMN: totals}) if np.isfinite(totals).any() else out
 
-
-def _sparsity(cells: pd.DataFrame, arch: str) -> float:
-    """Median total / active parameters of the arch's sparse cells (NaN: none)."""
-    if TOTAL_COLUMN not in cells:
-        return np.nan
-    c = cells[cells["arch"] == arch]
-    ratio = c[TOTAL_COLUMN] / c["n_params"]
-    ratio = ratio[ratio > 1]
-    return float(ratio.median()) if len(ratio) else np.nan
 
 
 def regret_choices(summary: pd.DataFrame, published: pd.DataFrame,

@@ -66,9 +66,8 @@ def _add_target_arguments(p: argparse.ArgumentParser, params: str, tokens: str,
     p.add_argument(params, type=positive, required=required, default=None,
                    help="target non-embedding (for MoE: active) parameters N, e.g. 7e9 or 7B")
     p.add_argument("--total-params", type=positive, default=None, dest="total_params",
-                   help="a sparse (MoE) target's total parameters (default, for an arch "
-                        "fitted with n_params_total: its configurations' median total/active "
-                        "ratio x the active parameters)")
+                   help="a sparse (MoE) target's total parameters (needed where the arch was "
+                        "fitted with n_params_total: its lr law runs in total parameters)")
     p.add_argument(tokens, type=positive, required=required, default=None,
                    help="target training tokens D, e.g. 2e12 or 2T")
     p.add_argument("--arch", default=None,
