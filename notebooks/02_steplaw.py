@@ -95,8 +95,11 @@ table[["parameter", "arch", "median", "lo", "hi", "published"]].round(3)
 # slice.
 
 # %%
+# A MoE target needs its total parameters (the MoE lr law runs in total parameters): here
+# 7B active of 12B total, the sparsity of the densest Step Law configuration (3in8).
 targets = pd.DataFrame({"arch": ["dense", "moe"], "data_mix": "default",
-                        "n_params": [7e9, 7e9], "n_tokens": [2e12, 2e12]})
+                        "n_params": [7e9, 7e9], "n_tokens": [2e12, 2e12],
+                        "n_params_total": [np.nan, 1.2e10]})
 fig = plot_law_curves(posterior, targets.iloc[0])
 
 # %% [markdown]
