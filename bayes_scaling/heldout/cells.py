@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_scaling.data import Sweep, from_frame
+from bayes_scaling.data import Sweep
 from bayes_scaling.errors import TargetError
-from bayes_scaling.model.fit import posterior_cells, posterior_runs
+from bayes_scaling.model.fit import fitted_sweep, posterior_cells
 from bayes_scaling.model.spec import Spec
 
 TARGET_COLUMNS = ("arch", "data_mix", "n_params", "n_tokens", "seq_len", "n_params_total")
@@ -67,11 +67,6 @@ def select_cells(table: pd.DataFrame, cells: int | Sequence[str] | None, seed: i
         raise TargetError(f"--cells: no cell {', '.join(map(repr, unknown))} in the posterior "
                           f"(its cells: {shown})" if unknown else "--cells: no cell given")
     return [c for c in ids if c in set(cells)]
-
-
-def fitted_sweep(posterior: xr.DataTree) -> Sweep:
-    """The sweep a posterior was fitted on, from the runs it carries."""
-    return from_frame(posterior_runs(posterior), source=str(posterior.attrs["data_source"]))
 
 
 def held_out(posterior: xr.DataTree, chosen: Sequence[str], spec: Spec, seed: int

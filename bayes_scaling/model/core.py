@@ -54,8 +54,9 @@ with the batch law too 0.066%: the batch optimum follows the active parameters).
 
 
 def size_of(q: str, n_params: Any, n_params_total: Any) -> Any:
-    """The size N in the law of quantity q: a sparse model's total parameters for the lr and
-    batch laws (:data:`SIZE_BY_TOTAL`) where given and above ``n_params``; else n_params."""
+    """The size N in the law of quantity q: a sparse model's total parameters for the laws
+    of :data:`SIZE_BY_TOTAL` (the lr law) where given and above ``n_params``; else
+    n_params."""
     n = np.asarray(n_params, float)
     if q not in SIZE_BY_TOTAL:
         return n

@@ -22,7 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from bayes_scaling import __version__
-from bayes_scaling.data import Sweep
+from bayes_scaling.data import Sweep, from_frame
 from bayes_scaling.data.formats import one_line
 from bayes_scaling.errors import PosteriorError, SweepError
 from bayes_scaling.model.compiled import sample
@@ -243,6 +243,11 @@ def posterior_spec(posterior: xr.DataTree) -> Spec:
 def posterior_runs(posterior: xr.DataTree) -> pd.DataFrame:
     """The sweep's runs table saved with a posterior."""
     return _dataset_to_frame(posterior["runs"].to_dataset())
+
+
+def fitted_sweep(posterior: xr.DataTree) -> Sweep:
+    """The sweep a posterior was fitted on, from the runs it carries."""
+    return from_frame(posterior_runs(posterior), source=str(posterior.attrs["data_source"]))
 
 
 def posterior_cells(posterior: xr.DataTree) -> pd.DataFrame:

@@ -25,7 +25,7 @@ from arviz_stats.base import array_stats
 from bayes_scaling.data import Sweep, concat_sweeps, from_frame
 from bayes_scaling.model import core
 from bayes_scaling.model.compiled import structure_key
-from bayes_scaling.model.fit import fit, package_posterior, posterior_runs, posterior_spec
+from bayes_scaling.model.fit import fit, fitted_sweep, package_posterior, posterior_spec
 from bayes_scaling.model.inputs import ModelInputs, prepare_inputs
 from bayes_scaling.predict.cells import existing_cell
 from bayes_scaling.predict.draws import Draws
@@ -105,8 +105,7 @@ def _resample(post: xr.Dataset, order: np.ndarray) -> xr.Dataset:
     return xr.Dataset(out, attrs=post.attrs)
 
 
-def _combined(posterior: xr.DataTree, runs: Sweep | pd.DataFrame) -> Sweep:
-    old = from_frame(posterior_runs(posterior), source=str(posterior.attrs["data_source"]))
+def _combined(old: Sweep, runs: Sweep | pd.DataFrame) -> Sweep:
     new = runs if isinstance(runs, Sweep) else from_frame(runs, source="<new runs>")
     return concat_sweeps([old, new])
 
@@ -133,11 +132,11 @@ def reweight_posterior(posterior: xr.DataTree, runs: Sweep | pd.DataFrame, *,
     """
     start = time.perf_counter()
     spec = posterior_spec(posterior)
-    sweep = _combined(posterior, runs)
-    old = prepare_inputs(from_frame(posterior_runs(posterior)), window=spec.window)
+    fitted = fitted_sweep(posterior)
+    sweep = _combined(fitted, runs)
+    old = prepare_inputs(fitted, window=spec.window)
     new = prepare_inputs(sweep, window=spec.window)
-    n_old = len(posterior_runs(posterior))
-    cells = sorted(set(sweep.runs["cell"].iloc[n_old:]))
+    cells = sorted(set(sweep.runs["cell"].iloc[len(fitted.runs):]))
     reason = _why_not(old, new, spec, cells)
     if reason:
         return Update(None, tuple(cells), np.nan, np.nan, reason)
@@ -173,5 +172,5 @@ def update_posterior(posterior: xr.DataTree, runs: Sweep | pd.DataFrame, *,
     if out.posterior is not None:
         return out
     spec = posterior_spec(posterior)
-    refitted = refit(_combined(posterior, runs), spec, seed=seed)
+    refitted = refit(_combined(fitted_sweep(posterior), runs), spec, seed=seed)
     return Update(refitted, out.cells, out.khat, out.ess, out.reason, refitted=True)
