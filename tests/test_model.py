@@ -3,11 +3,13 @@
 import numpy as np
 import pandas as pd
 import pytest
+from pytensor.graph.traversal import applys_between
 
 from bayes_scaling.data import from_frame
 from bayes_scaling.data.simulate import default_cells, simulate_sweep
 from bayes_scaling.model.graph import build_model, initial_values
 from bayes_scaling.model.inputs import prepare_inputs
+from bayes_scaling.model.run_kernel import RunLogLik
 from bayes_scaling.model.spec import spec_from_dict
 
 
@@ -96,7 +98,9 @@ def test_spec_options_build_models_with_finite_logp(sweep):
             "pooling": {"exponents_by_arch": False, "mix_offsets": False}}
     model = build_model(prepare_inputs(sweep), spec_from_dict(over))
     assert np.isfinite(model.compile_logp()(model.initial_point()))
-    assert model["loss_obs"].owner.op.name == "normal"
+    families = {node.op.family for node in applys_between(model.value_vars, [model.logp()])
+                if isinstance(node.op, RunLogLik)}
+    assert families == {"normal", "censored"}
     assert "skew" not in model.named_vars
     assert "sd_arch_exponent" not in model.named_vars and "mix_c_eta" not in model.named_vars
 

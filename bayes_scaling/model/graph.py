@@ -18,6 +18,7 @@ import pytensor.tensor as pt
 from bayes_scaling.data import Sweep
 from bayes_scaling.model import core
 from bayes_scaling.model.inputs import ModelInputs, prepare_inputs
+from bayes_scaling.model.run_kernel import RunLogLik
 from bayes_scaling.model.spec import Spec, default_spec
 
 EXPONENTS = {"c_eta": ("a_n", "a_d"), "c_batch": ("b_n", "b_d"), "c_loss": ("l_n", "l_d")}
@@ -73,6 +74,32 @@ def _intercepts(spec: Spec, name: str, exps, centre_x: tuple, n_mix: int):
     centre = arch_centre[:, None] + _mix_offsets(spec, name, n_mix)[None, :]
     pm.Deterministic(name, centre - to_centre[:, None], dims=("arch", "mix"))
     return centre
+
+
+RUN_SIGNATURE = "(c),(c),(c),(c),(c,k),(c,p),(c),(c),(r),(r),(r),(r),(r),(r)->(r)"
+"""Per-cell inputs of the runs' likelihood, then per-run data, -> one loss per run."""
+
+
+CELL_COVARIATES = ("x_n", "x_d", "x_tpp", "x_n_total", "log_tokens")
+"""Per-cell numbers in the shared table ``cell_covariates`` (in this order)."""
+CELL_INDICES = ("arch_idx", "mix_idx", "config_idx")
+"""Per-cell indices in the shared table ``cell_indices`` (config_idx -1 for a dense cell)."""
+CENTRES = ("x_n_centre", "x_d_centre", "x_tpp_centre")
+"""The data's centres in the shared vector ``centres``."""
+ARCH_CENTRED = ("x_n", "x_n_total")
+"""Sizes whose per-arch mean is in the shared table ``arch_centres`` (in this order)."""
+RUN_COLUMNS = ("cell_idx", "log_lr", "log_batch", "log_wd", "batch_mask", "wd_mask")
+"""Per-run numbers in the shared table ``runs_<part>`` (one row each; the cell index as a
+float, which the likelihood's kernel reads as an integer)."""
+
+
+def _packed(name: str, cells, columns: tuple[str, ...], dtype) -> dict:
+    """Columns of ``cells`` as one shared table ``name`` (row per cell); returns each
+    column's row of it by name."""
+    values = cells.assign(log_tokens=np.log(cells["n_tokens"].to_numpy(float)))
+    values = values.reindex(columns=list(columns), fill_value=-1)
+    table = pm.Data(name, values.to_numpy(dtype).T)
+    return {col: table[i] for i, col in enumerate(columns)}
 
 
 CONFIG_LAWS = {"c_eta": "lr"}
@@ -144,18 +171,18 @@ def _cell_skew(spec: Spec, arch_idx, x_d, x_d_centre):
     return core.skew_at(skew_centre[arch_idx], skew_d[arch_idx], x_d)
 
 
-def _bowl_mean(k: int, data, opt_idx, diag, off, skew, loss_opt):
-    """Expected loss of every run under its cell's bowl (:func:`core.bowl_loss`); ``skew``
-    per cell (or None)."""
-    c, arch = data["cell_idx"], data["arch_idx"]
-    deltas = [data["log_lr"] - opt_idx["lr"][c],
-              data["batch_mask"] * (data["log_batch"] - opt_idx["batch"][c])]
-    if k == 3:
-        deltas.append(data["wd_mask"] * (data["log_wd"] - opt_idx["weight_decay"][c]))
-    off_run = off[arch]
-    return core.bowl_loss(loss_opt[c], deltas, [diag[c, j] for j in range(k)],
-                          [off_run[:, p] for p in range(k * (k - 1) // 2)],
-                          0.0 if skew is None else skew[c], xp=pt)
+def _run_likelihood(spec: Spec, part: str, runs, params: list, data: dict) -> None:
+    """The runs' likelihood (:class:`~bayes_scaling.model.run_kernel.RunLogLik`: each run's
+    loss under its cell's bowl, :func:`core.bowl_loss`, with the density of
+    :func:`core.run_log_likelihood`) as the observed variable ``loss_<part>``: inside the
+    window (Student-t or Normal) or censored at the edge (Normal survival)."""
+    family = "censored" if part == "cens" else spec.likelihood
+    op = RunLogLik(family, spec.nu)
+    dim = f"run_{part}"
+    name = "loss_obs_data" if part == "obs" else "edge_cens"
+    observed = pm.Data(name, runs["loss" if part == "obs" else "edge"].to_numpy(), dims=dim)
+    pm.CustomDist(f"loss_{part}", *params, *data, logp=lambda value, *args: op(*args, value)[0],
+                  signature=RUN_SIGNATURE, observed=observed, dims=dim)
 
 
 def initial_values(inputs: ModelInputs) -> dict[str, np.ndarray]:
@@ -185,36 +212,36 @@ def build_model(inputs: ModelInputs | Sweep, spec: Spec | None = None) -> pm.Mod
     p = spec.priors
     with pm.Model(coords=inputs.coords) as model:
         # every number that comes from the sweep enters as data, so one compiled graph (and
-        # its on-disk numba cache) serves every sweep of the same structure
-        cell_cov = {k: pm.Data(f"cell_{k}", cells[k].to_numpy(), dims="cell")
-                    for k in ("arch_idx", "mix_idx", "x_n", "x_d", "x_tpp", "x_n_total")}
-        centre = {k: pm.Data(k, getattr(inputs, k))
-                  for k in ("x_n_centre", "x_d_centre", "x_tpp_centre")}
+        # its on-disk numba cache) serves every sweep of the same structure; packed into few
+        # tables, since nutpie's compile takes ~0.6 s more per shared variable
+        cell_cov = _packed("cell_covariates", cells, CELL_COVARIATES, float)
+        cell_cov |= _packed("cell_indices", cells, CELL_INDICES, int)
+        centres = pm.Data("centres", np.array([getattr(inputs, k) for k in CENTRES]))
+        centre = {k: centres[i] for i, k in enumerate(CENTRES)}
         centre_x = (centre["x_n_centre"], centre["x_d_centre"])
+        arch_means = pm.Data("arch_centres", np.column_stack(
+            [_arch_means(cells, x, inputs.archs) for x in ARCH_CENTRED]))
         a, m = cell_cov["arch_idx"], cell_cov["mix_idx"]
         pooled = spec.exponents_by_arch
         sd_exp = p["sd_arch_exponent"].create("sd_arch_exponent") if pooled else None
         sd_lexp = (p["sd_arch_loss_exponent"].create("sd_arch_loss_exponent") if pooled
                    else None)
-        law, arch_off = {}, {}
+        law = {}
         for name, pair in EXPONENTS.items():
             ex = [_exponent(spec, e, sd_lexp if name == "c_loss" else sd_exp) for e in pair]
             x_name = "x_n_total" if name in SIZE_BY_TOTAL else "x_n"
             # each arch's intercept sampled at its own cells' mean size: an arch whose N
             # exponent the data barely see (sparse configurations of one total size) then
             # does not tie it to its intercept
-            if x_name not in arch_off:
-                arch_off[x_name] = pm.Data(f"arch_centre_{x_name}",
-                                           _arch_means(cells, x_name, inputs.archs), dims="arch")
-            off = arch_off[x_name]
+            off = arch_means[:, ARCH_CENTRED.index(x_name)]
             intercept = _intercepts(spec, name, ex, (centre_x[0] + off, centre_x[1]),
                                     len(inputs.mixes))
             law[name] = core.law_mean(intercept[a, m], ex[0][a], ex[1][a],
                                       cell_cov[x_name] - off[a], cell_cov["x_d"])
         if inputs.configs:  # sparse (MoE) configurations shift their cells' laws
-            cfg = pm.Data("cell_config_idx", cells["config_idx"].to_numpy(), dims="cell")
             for name, q in CONFIG_LAWS.items():
-                law[name] = law[name] + core.config_shift(_config_effects(spec, q), cfg, pt)
+                law[name] = law[name] + core.config_shift(_config_effects(spec, q),
+                                                          cell_cov["config_idx"], pt)
         q_loss = p["q_loss"].create("q_loss")  # one bend for every arch
         law["c_loss"] = law["c_loss"] + core.loss_bend(
             q_loss, cell_cov["x_tpp"] + centre["x_tpp_centre"])
@@ -232,8 +259,7 @@ def build_model(inputs: ModelInputs | Sweep, spec: Spec | None = None) -> pm.Mod
         pm.Deterministic("c_tau", c_tau_centre - to_centre)
         log_tau_opt = _tau_optima(core.tau_mean(c_tau_centre, g_tpp, cell_cov["x_tpp"]),
                                   sig["tau"], cells["has_wd"].to_numpy())
-        log_d = pm.Data("cell_log_tokens", np.log(cells["n_tokens"].to_numpy(float)),
-                        dims="cell")
+        log_d = cell_cov["log_tokens"]
         log_wd_opt = pm.Deterministic(
             "log_weight_decay_opt",
             core.log_weight_decay(log_tau_opt, log_lr_opt, log_batch_opt, log_d), dims="cell")
@@ -242,27 +268,16 @@ def build_model(inputs: ModelInputs | Sweep, spec: Spec | None = None) -> pm.Mod
         skew = _cell_skew(spec, a, cell_cov["x_d"], centre["x_d_centre"])
         noise = p["noise"].create("noise", dims="arch")
 
-        opt = {"lr": log_lr_opt, "batch": log_batch_opt, "weight_decay": log_wd_opt}
+        k = len(inputs.dims)
+        params = [loss_opt, log_lr_opt, log_batch_opt, log_wd_opt, diag,
+                  off[a] if k > 1 else pt.zeros((len(cells), 0)),
+                  pt.zeros(len(cells)) if skew is None else skew, noise[a]]
         parts = {"obs": ~runs["censored"].to_numpy(), "cens": runs["censored"].to_numpy()}
         for part, mask in parts.items():
             if not mask.any():
                 continue
             r = runs[mask]
-            dim = f"run_{part}"
-            data = {k: pm.Data(f"{k}_{part}", r[k].to_numpy(), dims=dim)
-                    for k in ("log_lr", "log_batch", "log_wd", "wd_mask", "batch_mask")}
-            data["cell_idx"] = pm.Data(f"cell_idx_{part}", r["cell_idx"].to_numpy(), dims=dim)
-            data["arch_idx"] = a[data["cell_idx"]]
-            mu = _bowl_mean(len(inputs.dims), data, opt, diag, off, skew, loss_opt)
-            sd = noise[data["arch_idx"]]
-            if part == "obs":
-                obs = pm.Data("loss_obs_data", r["loss"].to_numpy(), dims=dim)
-                if spec.likelihood == "student_t":
-                    pm.StudentT("loss_obs", nu=spec.nu, mu=mu, sigma=sd, observed=obs, dims=dim)
-                else:
-                    pm.Normal("loss_obs", mu=mu, sigma=sd, observed=obs, dims=dim)
-            else:
-                edge = pm.Data("edge_cens", r["edge"].to_numpy(), dims=dim)
-                pm.Censored("loss_cens", pm.Normal.dist(mu=mu, sigma=sd), lower=None,
-                            upper=edge, observed=edge, dims=dim)
+            table = pm.Data(f"runs_{part}", r[list(RUN_COLUMNS)].to_numpy(float).T)
+            data = [table[i] for i in range(len(RUN_COLUMNS))]
+            _run_likelihood(spec, part, r, params, data)
     return model
