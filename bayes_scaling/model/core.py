@@ -4,7 +4,10 @@ Each function is plain arithmetic over an array namespace ``xp`` (``numpy`` or
 ``pytensor.tensor``), so the PyMC graph (:mod:`bayes_scaling.model.graph`), the simulator,
 the predictions and the next-run design all compute the same thing from the same code.
 A test evaluates the model's log density with PyMC and with :func:`log_density` here at
-random parameter values and requires them equal.
+random parameter values and requires them equal. The sampler's hot path, the runs' bowl and
+likelihood, is compiled from its scalar form in :mod:`bayes_scaling.model.run_kernel`, which
+``tests/test_run_kernel.py`` holds equal to :func:`bowl_loss` and
+:func:`run_log_likelihood`.
 
 The model, cell g = one (arch, data_mix, N, D, seq_len), run r in cell g:
     x_n = log(N / N_REF), x_d = log(D / D_REF), x_tpp = log(D / N / TPP_REF)

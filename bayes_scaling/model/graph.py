@@ -6,7 +6,9 @@ priors from the spec (:class:`~bayes_scaling.model.spec.Prior`, named after the 
 per-arch exponents pooled around population means, zero-sum per-mix offsets, intercepts
 sampled at the data's centre and reported at the reference scale, cell-level optima around
 the laws (log tau non-centred where weight decay does not vary), and the observed
-(Student-t or Normal) and censored (Normal survival at the window edge) likelihoods.
+(Student-t or Normal) and censored (Normal survival at the window edge) likelihoods, whose
+bowl and density the sampler evaluates in one compiled loop
+(:class:`~bayes_scaling.model.run_kernel.RunLogLik`).
 """
 
 from __future__ import annotations
