@@ -87,12 +87,13 @@ CELL_COVARIATES = ("x_n", "x_d", "x_tpp", "x_n_total", "log_tokens")
 CELL_INDICES = ("arch_idx", "mix_idx", "config_idx")
 """Per-cell indices in the shared table ``cell_indices`` (config_idx -1 for a dense cell)."""
 CENTRES = ("x_n_centre", "x_d_centre", "x_tpp_centre")
-"""The data's centres in the shared vector ``centres``."""
+"""The data's centres, first in the shared vector ``centres``."""
 ARCH_CENTRED = ("x_n", "x_n_total")
-"""Sizes whose per-arch mean is in the shared table ``arch_centres`` (in this order)."""
-RUN_COLUMNS = ("cell_idx", "log_lr", "log_batch", "log_wd", "batch_mask", "wd_mask")
+"""Sizes whose per-arch means follow in ``centres`` (an arch x size table, row-major)."""
+RUN_COLUMNS = ("cell_idx", "log_lr", "log_batch", "log_wd", "batch_mask", "wd_mask", "y")
 """Per-run numbers in the shared table ``runs_<part>`` (one row each; the cell index as a
-float, which the likelihood's kernel reads as an integer)."""
+float, which the likelihood's kernel reads as an integer; y the observed loss, or the window
+edge of a censored run)."""
 
 
 def _packed(name: str, cells, columns: tuple[str, ...], dtype) -> dict:
@@ -132,16 +133,18 @@ def _arch_means(cells, column: str, archs) -> np.ndarray:
 def _tau_optima(mean, sigma, has_wd: np.ndarray):
     """Cell log tau optima: centred where weight decay varies (data-informed), non-centred
     where it does not (prior-only), which keeps both kinds of cell free of funnels. Which
-    cells are which enters as data (the compiled graph does not depend on it)."""
+    cells are which enters as data (the compiled graph depends only on how many of each):
+    one index vector ``cells_wd``, the informed cells first."""
     informed, blind = np.flatnonzero(has_wd), np.flatnonzero(~has_wd)
+    both = pm.Data("cells_wd", np.concatenate([informed, blind]))  # informed first
     out = pt.zeros(mean.shape[0])
     if len(informed):
-        idx = pm.Data("cells_wd_informed", informed)
+        idx = both[:len(informed)]
         centred = pm.Normal("log_tau_opt_informed", mean[idx], sigma)
         out = pt.set_subtensor(out[idx], centred)
     if len(blind):
-        idx = pm.Data("cells_wd_blind", blind)
-        z = pm.Normal("z_tau_blind", 0.0, 1.0, shape=idx.shape)
+        idx = both[len(informed):]
+        z = pm.Normal("z_tau_blind", 0.0, 1.0, shape=len(blind))
         out = pt.set_subtensor(out[idx], mean[idx] + sigma * z)
     return pm.Deterministic("log_tau_opt", out, dims="cell")
 
@@ -173,18 +176,14 @@ def _cell_skew(spec: Spec, arch_idx, x_d, x_d_centre):
     return core.skew_at(skew_centre[arch_idx], skew_d[arch_idx], x_d)
 
 
-def _run_likelihood(spec: Spec, part: str, runs, params: list, data: dict) -> None:
+def _run_likelihood(spec: Spec, part: str, params: list, data: list, observed) -> None:
     """The runs' likelihood (:class:`~bayes_scaling.model.run_kernel.RunLogLik`: each run's
     loss under its cell's bowl, :func:`core.bowl_loss`, with the density of
     :func:`core.run_log_likelihood`) as the observed variable ``loss_<part>``: inside the
     window (Student-t or Normal) or censored at the edge (Normal survival)."""
-    family = "censored" if part == "cens" else spec.likelihood
-    op = RunLogLik(family, spec.nu)
-    dim = f"run_{part}"
-    name = "loss_obs_data" if part == "obs" else "edge_cens"
-    observed = pm.Data(name, runs["loss" if part == "obs" else "edge"].to_numpy(), dims=dim)
+    op = RunLogLik("censored" if part == "cens" else spec.likelihood, spec.nu)
     pm.CustomDist(f"loss_{part}", *params, *data, logp=lambda value, *args: op(*args, value)[0],
-                  signature=RUN_SIGNATURE, observed=observed, dims=dim)
+                  signature=RUN_SIGNATURE, observed=observed, dims=f"run_{part}")
 
 
 def initial_values(inputs: ModelInputs) -> dict[str, np.ndarray]:
@@ -218,11 +217,13 @@ def build_model(inputs: ModelInputs | Sweep, spec: Spec | None = None) -> pm.Mod
         # tables, since nutpie's compile takes ~0.6 s more per shared variable
         cell_cov = _packed("cell_covariates", cells, CELL_COVARIATES, float)
         cell_cov |= _packed("cell_indices", cells, CELL_INDICES, int)
-        centres = pm.Data("centres", np.array([getattr(inputs, k) for k in CENTRES]))
+        arch_centred = np.column_stack([_arch_means(cells, x, inputs.archs)
+                                        for x in ARCH_CENTRED])
+        centres = pm.Data("centres", np.concatenate(
+            [[getattr(inputs, k) for k in CENTRES], arch_centred.ravel()]))
         centre = {k: centres[i] for i, k in enumerate(CENTRES)}
+        arch_means = centres[len(CENTRES):].reshape(arch_centred.shape)
         centre_x = (centre["x_n_centre"], centre["x_d_centre"])
-        arch_means = pm.Data("arch_centres", np.column_stack(
-            [_arch_means(cells, x, inputs.archs) for x in ARCH_CENTRED]))
         a, m = cell_cov["arch_idx"], cell_cov["mix_idx"]
         pooled = spec.exponents_by_arch
         sd_exp = p["sd_arch_exponent"].create("sd_arch_exponent") if pooled else None
@@ -279,7 +280,8 @@ def build_model(inputs: ModelInputs | Sweep, spec: Spec | None = None) -> pm.Mod
             if not mask.any():
                 continue
             r = runs[mask]
+            r = r.assign(y=r["loss" if part == "obs" else "edge"])
             table = pm.Data(f"runs_{part}", r[list(RUN_COLUMNS)].to_numpy(float).T)
-            data = [table[i] for i in range(len(RUN_COLUMNS))]
-            _run_likelihood(spec, part, r, params, data)
+            *data, observed = (table[i] for i in range(len(RUN_COLUMNS)))
+            _run_likelihood(spec, part, params, data, observed)
     return model
