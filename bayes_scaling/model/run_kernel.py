@@ -16,7 +16,8 @@ Inputs, per cell (C cells; k = 2 or 3 bowl dims, P = k(k-1)/2): the optimal loss
 log optima of lr, batch and weight decay, the Cholesky diagonal (C, k) and off-diagonal
 (C, P) in :func:`core.offdiag_pairs` order, the lr skew and the noise scale; per run (R):
 the cell index, log lr, log batch, log weight decay, the batch and weight-decay masks and the
-loss (the edge when censored). Output: each run's log-likelihood (R).
+loss (the edge when censored). The Op's outputs: the runs' summed log-likelihood and its
+gradient with respect to each per-cell input; :func:`run_loglik` gives each run's.
 """
 
 from __future__ import annotations
@@ -176,7 +177,10 @@ class RunLogLik(Op):
 def _numba_run_loglik(op, node, **kwargs):
     code, nu = FAMILIES[op.family], op.nu
 
-    @numba_basic.numba_njit
+    # IEEE arithmetic whatever pytensor's numba__fastmath: PyTensor caches this function on
+    # disk by the Op's key alone, so a fastmath build (any NUMBA-mode compile outside the
+    # sampler's no-fastmath context) would be reused by later fits and change their draws
+    @numba_basic.numba_njit(fastmath=False)
     def run_loglik_numba(loss_opt, lr_opt, batch_opt, wd_opt, diag, off, skew, noise, cell,
                          log_lr, log_batch, log_wd, batch_mask, wd_mask, y):
         # contiguous copies give the kernel the signature cached on disk (a strided view
