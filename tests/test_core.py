@@ -55,11 +55,13 @@ def test_pymc_and_numpy_log_density_agree(variant):
     model = build_model(inputs, spec)
     level = [n for n in ("log_lr_opt", "log_batch_opt", "log_loss_opt", "log_chol_diag",
                          "log_tau_opt_informed", "z_tau_blind") if n in model.named_vars]
+    # FAST_COMPILE: the same values in ~1 s instead of ~8 s of compile a function
     logp = model.compile_logp(vars=[model[n] for n in level] + model.observed_RVs,
-                              jacobian=False)
+                              jacobian=False, mode="FAST_COMPILE")
     names = [v.name for v in model.free_RVs + model.deterministics]
     values_fn = model.compile_fn(model.replace_rvs_by_values([model[n] for n in names]),
-                                 inputs=model.value_vars, on_unused_input="ignore")
+                                 inputs=model.value_vars, on_unused_input="ignore",
+                                 mode="FAST_COMPILE")
     cells = inputs.cells
     cell_arrays, run_arrays = core_arrays(inputs)
     censored = run_arrays["censored"]
