@@ -271,9 +271,7 @@ def build_model(inputs: ModelInputs | Sweep, spec: Spec | None = None) -> pm.Mod
         skew = _cell_skew(spec, a, cell_cov["x_d"], centre["x_d_centre"])
         noise = p["noise"].create("noise", dims="arch")
 
-        k = len(inputs.dims)
-        params = [loss_opt, log_lr_opt, log_batch_opt, log_wd_opt, diag,
-                  off[a] if k > 1 else pt.zeros((len(cells), 0)),
+        params = [loss_opt, log_lr_opt, log_batch_opt, log_wd_opt, diag, off[a],
                   pt.zeros(len(cells)) if skew is None else skew, noise[a]]
         parts = {"obs": ~runs["censored"].to_numpy(), "cens": runs["censored"].to_numpy()}
         for part, mask in parts.items():
