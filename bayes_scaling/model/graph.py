@@ -100,8 +100,7 @@ def _packed(name: str, cells, columns: tuple[str, ...], dtype) -> dict:
     """Columns of ``cells`` as one shared table ``name`` (row per cell); returns each
     column's row of it by name."""
     values = cells.assign(log_tokens=np.log(cells["n_tokens"].to_numpy(float)))
-    values = values.reindex(columns=list(columns), fill_value=-1)
-    table = pm.Data(name, values.to_numpy(dtype).T)
+    table = pm.Data(name, values[list(columns)].to_numpy(dtype).T)
     return {col: table[i] for i, col in enumerate(columns)}
 
 
