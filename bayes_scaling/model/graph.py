@@ -83,25 +83,65 @@ RUN_SIGNATURE = "(c),(c),(c),(c),(c,k),(c,p),(c),(c),(r),(r),(r),(r),(r),(r)->(r
 
 
 CELL_COVARIATES = ("x_n", "x_d", "x_tpp", "x_n_total", "log_tokens")
-"""Per-cell numbers in the shared table ``cell_covariates`` (in this order)."""
+"""Per-cell numbers in the table ``cell_covariates`` (in this order)."""
 CELL_INDICES = ("arch_idx", "mix_idx", "config_idx")
-"""Per-cell indices in the shared table ``cell_indices`` (config_idx -1 for a dense cell)."""
+"""Per-cell indices in the table ``cell_indices`` (config_idx -1 for a dense cell)."""
 CENTRES = ("x_n_centre", "x_d_centre", "x_tpp_centre")
-"""The data's centres, first in the shared vector ``centres``."""
+"""The data's centres, in the table ``centres``."""
 ARCH_CENTRED = ("x_n", "x_n_total")
-"""Sizes whose per-arch means follow in ``centres`` (an arch x size table, row-major)."""
+"""Sizes whose per-arch means make the table ``arch_centred`` (arch x size)."""
 RUN_COLUMNS = ("cell_idx", "log_lr", "log_batch", "log_wd", "batch_mask", "wd_mask", "y")
-"""Per-run numbers in the shared table ``runs_<part>`` (one row each; the cell index as a
+"""Per-run numbers in the table ``runs_<part>`` (one row each; the cell index as a
 float, which the likelihood's kernel reads as an integer; y the observed loss, or the window
 edge of a censored run)."""
 
 
-def _packed(name: str, cells, columns: tuple[str, ...], dtype) -> dict:
-    """Columns of ``cells`` as one shared table ``name`` (row per cell); returns each
-    column's row of it by name."""
-    values = cells.assign(log_tokens=np.log(cells["n_tokens"].to_numpy(float)))
-    table = pm.Data(name, values[list(columns)].to_numpy(dtype).T)
-    return {col: table[i] for i, col in enumerate(columns)}
+SWEEP_DATA = "sweep_data"
+"""The one shared vector that holds every number the model takes from a sweep."""
+
+
+def _sweep_tables(inputs: ModelInputs) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The sweep's numbers as tables: those whose shape the model's structure fixes (cell
+    covariates and indices, centres, the weight-decay cell list) and the runs' tables, one per
+    part (observed, censored), whose lengths may change between sweeps of one structure."""
+    cells, runs = inputs.cells, inputs.runs
+    cells = cells.assign(log_tokens=np.log(cells["n_tokens"].to_numpy(float)))
+    has_wd = cells["has_wd"].to_numpy()
+    arch_centred = np.column_stack([_arch_means(cells, x, inputs.archs) for x in ARCH_CENTRED])
+    fixed = {"cell_covariates": cells[list(CELL_COVARIATES)].to_numpy(float).T,
+             "cell_indices": cells[list(CELL_INDICES)].to_numpy(float).T,
+             "centres": np.array([getattr(inputs, k) for k in CENTRES], float),
+             "arch_centred": arch_centred,
+             "cells_wd": np.concatenate([np.flatnonzero(has_wd), np.flatnonzero(~has_wd)])}
+    varying = {}
+    censored = runs["censored"].to_numpy()
+    for part, mask in (("obs", ~censored), ("cens", censored)):
+        if mask.any():
+            r = runs[mask]
+            r = r.assign(y=r["loss" if part == "obs" else "edge"])
+            varying[f"runs_{part}"] = r[list(RUN_COLUMNS)].to_numpy(float).T
+    return fixed, varying
+
+
+def _shared_sweep(fixed: dict[str, np.ndarray], varying: dict[str, np.ndarray]) -> dict:
+    """The tables as views of one shared vector :data:`SWEEP_DATA` (nutpie's compile takes
+    ~0.6 s more per shared variable): a header with the length of each varying table, the
+    fixed tables at constant offsets, then the varying ones (rows x length) at offsets the
+    header gives, so that a sweep of the same structure with other run counts swaps in."""
+    header = np.array([table.shape[1] for table in varying.values()], float)
+    flat = np.concatenate([header, *(t.ravel() for t in fixed.values()),
+                           *(t.ravel() for t in varying.values())])
+    data = pm.Data(SWEEP_DATA, flat)
+    views, start = {}, len(header)
+    for name, table in fixed.items():
+        views[name] = data[start:start + table.size].reshape(table.shape)
+        start += table.size
+    for i, (name, table) in enumerate(varying.items()):
+        length = data[i].astype("int64")
+        views[name] = data[start:start + table.shape[0] * length].reshape(
+            (table.shape[0], length))
+        start = start + table.shape[0] * length
+    return views
 
 
 CONFIG_LAWS = {"c_eta": "lr"}
@@ -129,13 +169,13 @@ def _arch_means(cells, column: str, archs) -> np.ndarray:
                                                              fill_value=0.0).to_numpy(float)
 
 
-def _tau_optima(mean, sigma, has_wd: np.ndarray):
+def _tau_optima(mean, sigma, has_wd: np.ndarray, both):
     """Cell log tau optima: centred where weight decay varies (data-informed), non-centred
     where it does not (prior-only), which keeps both kinds of cell free of funnels. Which
     cells are which enters as data (the compiled graph depends only on how many of each):
-    one index vector ``cells_wd``, the informed cells first."""
+    one index vector ``both`` (``cells_wd``), the informed cells first."""
     informed, blind = np.flatnonzero(has_wd), np.flatnonzero(~has_wd)
-    both = pm.Data("cells_wd", np.concatenate([informed, blind]))  # informed first
+    both = both.astype("int64")
     out = pt.zeros(mean.shape[0])
     if len(informed):
         idx = both[:len(informed)]
@@ -208,20 +248,17 @@ def build_model(inputs: ModelInputs | Sweep, spec: Spec | None = None) -> pm.Mod
     spec = spec or default_spec()
     if isinstance(inputs, Sweep):
         inputs = prepare_inputs(inputs, window=spec.window)
-    cells, runs = inputs.cells, inputs.runs
+    cells = inputs.cells
     p = spec.priors
     with pm.Model(coords=inputs.coords) as model:
         # every number that comes from the sweep enters as data, so one compiled graph (and
-        # its on-disk numba cache) serves every sweep of the same structure; packed into few
-        # tables, since nutpie's compile takes ~0.6 s more per shared variable
-        cell_cov = _packed("cell_covariates", cells, CELL_COVARIATES, float)
-        cell_cov |= _packed("cell_indices", cells, CELL_INDICES, int)
-        arch_centred = np.column_stack([_arch_means(cells, x, inputs.archs)
-                                        for x in ARCH_CENTRED])
-        centres = pm.Data("centres", np.concatenate(
-            [[getattr(inputs, k) for k in CENTRES], arch_centred.ravel()]))
-        centre = {k: centres[i] for i, k in enumerate(CENTRES)}
-        arch_means = centres[len(CENTRES):].reshape(arch_centred.shape)
+        # its on-disk numba cache) serves every sweep of the same structure
+        tables = _shared_sweep(*_sweep_tables(inputs))
+        cell_cov = {c: tables["cell_covariates"][i] for i, c in enumerate(CELL_COVARIATES)}
+        cell_cov |= {c: tables["cell_indices"][i].astype("int64")
+                     for i, c in enumerate(CELL_INDICES)}
+        centre = {k: tables["centres"][i] for i, k in enumerate(CENTRES)}
+        arch_means = tables["arch_centred"]
         centre_x = (centre["x_n_centre"], centre["x_d_centre"])
         a, m = cell_cov["arch_idx"], cell_cov["mix_idx"]
         pooled = spec.exponents_by_arch
@@ -260,7 +297,7 @@ def build_model(inputs: ModelInputs | Sweep, spec: Spec | None = None) -> pm.Mod
         c_tau_centre = p["c_tau"].create("c_tau_centre", shift=to_centre)
         pm.Deterministic("c_tau", c_tau_centre - to_centre)
         log_tau_opt = _tau_optima(core.tau_mean(c_tau_centre, g_tpp, cell_cov["x_tpp"]),
-                                  sig["tau"], cells["has_wd"].to_numpy())
+                                  sig["tau"], cells["has_wd"].to_numpy(), tables["cells_wd"])
         log_d = cell_cov["log_tokens"]
         log_wd_opt = pm.Deterministic(
             "log_weight_decay_opt",
@@ -272,13 +309,8 @@ def build_model(inputs: ModelInputs | Sweep, spec: Spec | None = None) -> pm.Mod
 
         params = [loss_opt, log_lr_opt, log_batch_opt, log_wd_opt, diag, off[a],
                   pt.zeros(len(cells)) if skew is None else skew, noise[a]]
-        parts = {"obs": ~runs["censored"].to_numpy(), "cens": runs["censored"].to_numpy()}
-        for part, mask in parts.items():
-            if not mask.any():
-                continue
-            r = runs[mask]
-            r = r.assign(y=r["loss" if part == "obs" else "edge"])
-            table = pm.Data(f"runs_{part}", r[list(RUN_COLUMNS)].to_numpy(float).T)
-            *data, observed = (table[i] for i in range(len(RUN_COLUMNS)))
-            _run_likelihood(spec, part, params, data, observed)
+        for part in ("obs", "cens"):
+            if f"runs_{part}" in tables:
+                *data, observed = (tables[f"runs_{part}"][i] for i in range(len(RUN_COLUMNS)))
+                _run_likelihood(spec, part, params, data, observed)
     return model
