@@ -233,7 +233,7 @@ def test_every_requested_cell_is_scored_once(loco_case, serial, sim_truth):
         assert cell not in set(sweep.runs["cell"]) and sweep.runs["cell"].nunique() == 6
         assert spec.sampler["cores"] == 1 and spec.sampler["draws"] == 40 and seed == 2
     assert result.attrs["data_hash"] == posterior.attrs["data_hash"]
-    assert posterior_spec(posterior).sampler["tune"] == 1000
+    assert posterior_spec(posterior).sampler["tune"] == "auto"
     assert result.attrs["sampler"] == {**posterior_spec(posterior).sampler, "draws": 40,
                                        "chains": 2, "cores": 1, "tune": REFIT_TUNE}
     assert cells.attrs["spec_hash"] == posterior.attrs["spec_hash"] == result.runs.attrs[

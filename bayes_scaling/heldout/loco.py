@@ -67,7 +67,8 @@ def refit_spec(posterior: xr.DataTree, draws: int | None = None, tune: int | Non
     chains run one after the other."""
     spec = posterior_spec(posterior)
     if tune is None:
-        tune = min(int(spec.sampler["tune"]), REFIT_TUNE)
+        fitted = spec.sampler["tune"]
+        tune = REFIT_TUNE if fitted == "auto" else min(int(fitted), REFIT_TUNE)
     return with_sampler(spec, draws=draws, tune=tune, chains=chains, cores=1)
 
 

@@ -202,6 +202,7 @@ def fit(sweep: Sweep, spec: Spec | None = None, *, seed: int = 0, draws: int | N
     posterior = package_posterior(posterior, sweep, spec, inputs, seed=seed, seconds=seconds)
     posterior.attrs["sampler_adaptation"] = adaptation
     posterior.attrs["sampler_draws"] = s["draws"]
+    posterior.attrs["sampler_tune"] = s["tune"]
     return posterior
 
 

@@ -166,9 +166,11 @@ def _build(raw: dict[str, Any], source: str) -> Spec:
            f"must be 'student_t' or 'normal', got {lik['family']!r}")
     _check(isinstance(lik["nu"], int | float) and lik["nu"] > 1, source, "likelihood.nu",
            "must be a number > 1")
-    for key in ("tune", "chains", "cores"):
+    for key in ("chains", "cores"):
         _check(isinstance(smp[key], int) and smp[key] >= 1, source, f"sampler.{key}",
                "must be a positive integer")
+    _check(smp["tune"] == "auto" or (isinstance(smp["tune"], int) and smp["tune"] >= 1),
+           source, "sampler.tune", "must be a positive integer or 'auto'")
     _check(smp["draws"] == "auto" or (isinstance(smp["draws"], int) and smp["draws"] >= 1),
            source, "sampler.draws", "must be a positive integer or 'auto'")
     _check(smp["target_accept"] == "auto" or (isinstance(smp["target_accept"], float)
