@@ -7,7 +7,7 @@ recompiled nutpie's own in every process: ~8 s). Every number the model takes
 from a sweep enters the graph as data (:mod:`bayes_scaling.model.graph`), so two sweeps with
 the same parameter shapes (archs, mixes, cells, dims, weight-decay-informed cells) under the
 same spec share one compiled model: a later fit swaps the data in
-(nutpie's ``CompiledPyMCModel.with_data``) and its start point, and samples
+(:func:`~bayes_scaling.model.nutpie_wrappers.with_data`) and its start point, and samples
 at once. Runs per cell may differ. The draws depend on the seed and the data alone, not on
 whether the compiled model was reused (tests/test_fit.py compares a fresh compile on an
 empty cache with a reused one).
