@@ -124,8 +124,9 @@ def _sweep_tables(inputs: ModelInputs) -> tuple[dict[str, np.ndarray], dict[str,
 
 
 def _shared_sweep(fixed: dict[str, np.ndarray], varying: dict[str, np.ndarray]) -> dict:
-    """The tables as views of one shared vector :data:`SWEEP_DATA` (nutpie's compile takes
-    ~0.6 s more per shared variable): a header with the length of each varying table, the
+    """The tables as views of one shared float64 vector :data:`SWEEP_DATA` (what the cached
+    callbacks of :mod:`~bayes_scaling.model.nutpie_wrappers` read; nutpie's own took ~0.6 s
+    more to compile per shared variable): a header with the length of each varying table, the
     fixed tables at constant offsets, then the varying ones (rows x length) at offsets the
     header gives, so that a sweep of the same structure with other run counts swaps in."""
     header = np.array([table.shape[1] for table in varying.values()], float)
