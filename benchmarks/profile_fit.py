@@ -6,7 +6,7 @@ the library calls on the fit path. Phases are exclusive (a phase's time excludes
 calls); "startup" is interpreter start to the first line of the child, "other" is what no
 wrapper covers.
 
-    .venv/bin/python benchmarks/profile_fit.py [--repeats 3] [--cold] [--json]
+    .venv/bin/python benchmarks/profile_fit.py [--repeats 3] [--cold] [--json] [--figure PNG]
 
 ``--cold`` gives every repeat an empty PyTensor compile directory (``base_compiledir``).
 """
@@ -28,9 +28,9 @@ STEPLAW = ROOT.parent / "shared" / "data" / "steplaw"
 
 PHASES = ("startup", "import numpy/pandas/cli", "import pymc", "import arviz/xarray",
           "import nutpie/numba", "import bayes_scaling.model.fit", "read sweeps",
-          "prepare inputs", "build model", "pm.sample overhead", "compile (nutpie)",
-          "sample (nutpie)", "trace -> DataTree", "diagnostics", "attach tables/provenance",
-          "write NetCDF", "law table (CLI)", "other")
+          "prepare inputs", "build model", "pm.sample overhead", "compile: PyTensor",
+          "compile: callbacks", "compile (nutpie)", "sample (nutpie)", "trace -> DataTree",
+          "diagnostics", "attach tables/provenance", "write NetCDF", "law table (CLI)", "other")
 
 
 def _child(out: Path) -> None:
@@ -76,6 +76,7 @@ def _child(out: Path) -> None:
 
     from bayes_scaling.data import schema as sweep_mod
     from bayes_scaling.model import fit as fit_mod
+    from bayes_scaling.model import nutpie_wrappers
     from bayes_scaling.present import cli, cli_commands, summary
 
     cli_commands.read_sweep = timed("read sweeps", cli_commands.read_sweep)
@@ -91,6 +92,10 @@ def _child(out: Path) -> None:
             setattr(fit_mod, name, timed("compile (nutpie)", getattr(fit_mod, name)))
     pm.sample = timed("pm.sample overhead", pm.sample)
     nutpie.compile_pymc_model = timed("compile (nutpie)", nutpie.compile_pymc_model)
+    nutpie_wrappers.compile_cached = timed("compile (nutpie)", nutpie_wrappers.compile_cached)
+    nutpie_wrappers._make_functions = timed("compile: PyTensor",
+                                            nutpie_wrappers._make_functions)
+    nutpie_wrappers._cached_cfunc = timed("compile: callbacks", nutpie_wrappers._cached_cfunc)
     nutpie.sample = timed("sample (nutpie)", nutpie.sample)
     mcmc.patch_nutpie_idata = timed("trace -> DataTree", mcmc.patch_nutpie_idata)
     if hasattr(fit_mod, "_to_datatree"):
@@ -133,11 +138,36 @@ def _one(cold: bool) -> dict:
     return {"wall": wall, "exit": result["exit"], "times": times}
 
 
+def _figure(median: dict[str, float], wall: float, path: Path, cold: bool, repeats: int) -> None:
+    """The median phases from process start, as one horizontal bar per phase."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = {p: t for p, t in median.items() if t >= 0.05}
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(shown) + 1.2))
+    names = list(shown)[::-1]
+    ax.barh(names, [shown[p] for p in names], color="tab:blue")
+    for i, p in enumerate(names):
+        ax.text(shown[p], i, f" {shown[p]:.1f} s", va="center", fontsize=8)
+    ax.set_xlabel("seconds (median)")
+    ax.set_title(f"bayes-scaling fit of the Step Law sweeps: {wall:.1f} s from process start "
+                 f"(median of {repeats}, {'cold' if cold else 'warm'} compile cache)", fontsize=9)
+    ax.set_xlim(0, max(shown.values()) * 1.25)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cold", action="store_true", help="empty compile cache each repeat")
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
+    parser.add_argument("--figure", type=Path, default=None, metavar="PNG",
+                        help="write the median phases as a bar chart")
     parser.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
@@ -161,6 +191,9 @@ def main() -> int:
           + f"{statistics.median(walls):9.2f}")
     print(f"exit codes {[r['exit'] for r in runs]}; compile cache "
           f"{'cold (empty per run)' if args.cold else 'as is (warm after the first run)'}")
+    if args.figure is not None:
+        _figure(median, statistics.median(walls), args.figure, args.cold, len(runs))
+        print(f"figure: {args.figure}")
     if args.json:
         print(json.dumps({"cold": args.cold, "wall_seconds": walls,
                           "median_wall_seconds": statistics.median(walls),
