@@ -152,7 +152,7 @@ def _figure(median: dict[str, float], wall: float, path: Path, cold: bool, repea
     for i, p in enumerate(names):
         ax.text(shown[p], i, f" {shown[p]:.1f} s", va="center", fontsize=8)
     ax.set_xlabel("seconds (median)")
-    ax.set_title(f"bayes-scaling fit of the Step Law sweeps: {wall:.1f} s from process start "
+    ax.set_title(f"bayes-scaling fit of the Step Law sweeps: {wall:.1f} s from process start\n"
                  f"(median of {repeats}, {'cold' if cold else 'warm'} compile cache)", fontsize=9)
     ax.set_xlim(0, max(shown.values()) * 1.25)
     fig.tight_layout()
