@@ -97,3 +97,16 @@ def test_auto_target_accept_is_higher_for_sweeps_of_few_cells():
     assert resolved_sampler(many, spec)["target_accept"] == 0.95
     fixed = spec_from_dict({"sampler": {"target_accept": 0.9}})
     assert resolved_sampler(many, fixed)["target_accept"] == 0.9
+
+
+def test_auto_tune_is_500_only_for_the_tested_range_of_cells():
+    spec = default_spec()
+    assert spec.sampler["tune"] == "auto"
+    sizes = (5e7, 1e8, 2e8, 4e8, 8e8, 1.6e9, 3.2e9)
+    two = _sweep((1e8, 4e8), (20.0,))
+    fifteen = _sweep(sizes[:5], (10.0, 20.0, 40.0))
+    thirty_five = _sweep(sizes, (10.0, 20.0, 40.0, 80.0, 160.0))
+    assert [s.runs["cell"].nunique() for s in (two, fifteen, thirty_five)] == [2, 15, 35]
+    assert [resolved_sampler(s, spec)["tune"] for s in (two, fifteen, thirty_five)] == [
+        1000, 500, 1000]
+    assert resolved_sampler(fifteen, spec_from_dict({"sampler": {"tune": 77}}))["tune"] == 77

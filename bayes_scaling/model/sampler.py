@@ -28,14 +28,15 @@ in 1 of 20 at 0.98, from the funnel between the law and a cell scale that 4 cell
 ``many`` otherwise."""
 
 
-TUNE_AUTO = {"few": 1000, "many": 500}
-"""``tune = "auto"``: tuning steps per chain, ``few`` below ``TARGET_ACCEPT_AUTO["cells"]``
-cells, ``many`` otherwise. On the Step Law sweeps (33 cells) 500 steps sampled as cleanly as
-1,000 (seeds 0 and 1: max R-hat 1.0045 and 1.0041, min bulk ESS 1,059 and 803, 0
-divergences, against 1.0052 / 1.0064, 946 / 911 and 0 at 1,000) in 14 s of sampling
-instead of 18.6 s, and the 33 leave-one-cell-out refits at 500 gave the check's coverage and
-regret of 1,000; few-cell sweeps keep 1,000, which they were tested at
-(benchmarks/sweep_designs.py) and which costs them seconds."""
+TUNE_AUTO = {"cells": (10, 33), "inside": 500, "outside": 1000}
+"""``tune = "auto"``: tuning steps per chain, ``inside`` for sweeps of ``cells`` cells (both
+ends included), ``outside`` otherwise. 500 is used only where it was tested: on the Step Law
+sweeps (33 cells) it sampled as cleanly as 1,000 (seeds 0 and 1: max R-hat 1.0045 and
+1.0041, min bulk ESS 1,059 and 803, 0 divergences, against 1.0052 / 1.0064, 946 / 911 and 0
+at 1,000) in 14 s of sampling instead of 18.6 s, and so did the held-out (27 cells) and
+leave-one-cell-out (32 cells) refits. A simulated sweep of 156 cells at 500 did not (max
+R-hat 1.60, 838 divergences; clean at 1,000), and few-cell sweeps were tested at 1,000
+(benchmarks/sweep_designs.py)."""
 
 
 def bowl_unknowns(k: int) -> int:
@@ -70,11 +71,13 @@ def resolved_sampler(sweep: Sweep, spec: Spec, inputs: ModelInputs | None = None
     if out["draws"] == "auto":
         inputs = inputs or prepare_inputs(sweep, window=spec.window)
         out["draws"] = auto_draws(inputs)
-    few = sweep.runs["cell"].nunique() < TARGET_ACCEPT_AUTO["cells"]
+    cells = sweep.runs["cell"].nunique()
     if out["target_accept"] == "auto":
+        few = cells < TARGET_ACCEPT_AUTO["cells"]
         out["target_accept"] = TARGET_ACCEPT_AUTO["few" if few else "many"]
     if out["tune"] == "auto":
-        out["tune"] = TUNE_AUTO["few" if few else "many"]
+        low, high = TUNE_AUTO["cells"]
+        out["tune"] = TUNE_AUTO["inside" if low <= cells <= high else "outside"]
     return out
 
 
