@@ -169,8 +169,7 @@ def _frozen(values) -> np.ndarray:
 def with_data(compiled: CompiledPyMCModel, **updates: np.ndarray) -> CompiledPyMCModel:
     """``compiled`` reading other values of its shared vectors (by name), as nutpie's
     ``with_data`` does for its own callbacks."""
-    names = {key for key in compiled.shared_data}
-    unknown = set(updates) - names
+    unknown = set(updates) - set(compiled.shared_data)
     if unknown:
         raise KeyError(f"unknown shared variable(s): {sorted(unknown)}")
     shared = {k: (_frozen(updates[k]) if k in updates else v)
