@@ -100,8 +100,8 @@ def test_model_variables_carry_dims_and_a_finite_start(sweep):
 
 
 def test_the_sweep_enters_as_one_shared_vector(sweep):
-    """nutpie's compile grows by ~0.6 s with every shared variable: all the sweep's numbers
-    come in one vector, and a sweep of the same structure with other run counts swaps in."""
+    """All the sweep's numbers come in one float64 vector (what the cached nutpie callbacks
+    read), and a sweep of the same structure with other run counts swaps in."""
     inputs = prepare_inputs(sweep)
     model = build_model(inputs)
     shared = [v for v in model.named_vars.values() if isinstance(v, SharedVariable)]
@@ -119,8 +119,8 @@ def test_the_sweep_enters_as_one_shared_vector(sweep):
 
 
 def test_spec_options_build_models_with_finite_logp(sweep):
-    """The non-default options together (one compile: each costs ~17 s): a Normal
-    likelihood, no skew, no pooling of exponents and no mix offsets."""
+    """The non-default options together, in one model: a Normal likelihood, no skew, no
+    pooling of exponents and no mix offsets."""
     over = {"likelihood": {"family": "normal"}, "bowl": {"skew": False},
             "pooling": {"exponents_by_arch": False, "mix_offsets": False}}
     model = build_model(prepare_inputs(sweep), spec_from_dict(over))

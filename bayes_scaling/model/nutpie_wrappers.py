@@ -28,6 +28,7 @@ from nutpie.compile_pymc import (
     address_as_void_pointer,
 )
 from pymc.initial_point import make_initial_point_fn
+from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, compile_numba_function_src
 
 __all__ = ["WRAPPER_VERSION", "compile_cached", "with_data"]
@@ -127,6 +128,9 @@ def compile_cached(model, initial_points: dict) -> CompiledPyMCModel | None:
     """What ``nutpie.compile_pymc_model(model, initial_points=...)`` returns, with the
     callbacks loaded from (or compiled into) the disk cache; None where the model's shared
     variables are not all 1-D float64 vectors or PyTensor gave no cache key."""
+    if not all(_is_flat(v.get_value()) for v in model.named_vars.values()
+               if isinstance(v, SharedVariable)):
+        return None  # before PyTensor's functions are built: nutpie's compile builds its own
     start = _wrap_with_lock(make_initial_point_fn(
         model=model, overrides=initial_points, default_strategy="support_point",
         jitter_rvs=set(model.free_RVs), return_transformed=True))
@@ -135,18 +139,16 @@ def compile_cached(model, initial_points: dict) -> CompiledPyMCModel | None:
                                         join_expanded=True, pymc_initial_point_fn=start,
                                         var_names=None)
     variables = list(dict.fromkeys([*logp_fn.get_shared(), *expand_fn.get_shared()]))
-    values = [np.asarray(v.get_value()) for v in variables]
-    if any(a.ndim != 1 or a.dtype != np.float64 for a in values):
+    if not all(_is_flat(v.get_value()) for v in variables):
         return None
     keys = {var: var.name or f"shared{i}" for i, var in enumerate(variables)}
-    shared = {keys[var]: _frozen(a) for var, a in zip(variables, values, strict=True)}
-    order = list(variables)
+    shared = {keys[var]: _frozen(var.get_value()) for var in variables}
     logp_c = _cached_cfunc(_LOGP_SRC, "bs_logp", logp_fn,
-                           [order.index(v) for v in logp_fn.get_shared()], len(order),
+                           [variables.index(v) for v in logp_fn.get_shared()], len(variables),
                            _LOGP_SIG, n_dim=n_dim)
     expand_c = _cached_cfunc(_EXPAND_SRC, "bs_expand", expand_fn,
-                             [order.index(v) for v in expand_fn.get_shared()], len(order),
-                             _EXPAND_SIG, n_dim=n_dim, n_expanded=n_expanded)
+                             [variables.index(v) for v in expand_fn.get_shared()],
+                             len(variables), _EXPAND_SIG, n_dim=n_dim, n_expanded=n_expanded)
     if logp_c is None or expand_c is None:
         return None
     dims, coords = _prepare_dims_and_coords(model, shape_info, reparameterized)
@@ -157,6 +159,12 @@ def compile_cached(model, initial_points: dict) -> CompiledPyMCModel | None:
         initial_point_func=initial_point_fn, shared_data=shared, shared_var_keys=keys,
         user_data=_user_data(shared), n_expanded=n_expanded, shape_info=shape_info,
         logp_func=logp_fn, expand_func=expand_fn, reparameterized_names=reparameterized)
+
+
+def _is_flat(value) -> bool:
+    """Whether the callbacks can read ``value``: a 1-D float64 vector."""
+    value = np.asarray(value)
+    return value.ndim == 1 and value.dtype == np.float64
 
 
 def _frozen(values) -> np.ndarray:
