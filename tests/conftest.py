@@ -7,6 +7,7 @@ Session-scoped objects are shared by every test: treat them as read-only (``.cop
 DataTree before changing it).
 """
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -248,8 +249,12 @@ def pytest_collection_finish(session):
 
 
 def pytest_sessionfinish(session):
+    """Stop the workers and remove the folders the background processes wrote in."""
     if "workers" in _BACKGROUND:
         _BACKGROUND["workers"].close()
+    for name in PROCESSES:
+        for _, out, _ in _BACKGROUND.get(name, []):
+            shutil.rmtree(out, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
