@@ -99,6 +99,24 @@ def test_model_variables_carry_dims_and_a_finite_start(sweep):
     assert np.isfinite(logp)
 
 
+def test_chains_start_at_the_data_informed_values_and_jitter_the_rest(sweep):
+    from pymc.initial_point import make_initial_point_fn
+
+    from bayes_scaling.model.compiled import jittered_rvs
+
+    inputs = prepare_inputs(sweep)
+    model, init = build_model(inputs), initial_values(inputs)
+    jitter = jittered_rvs(model, init)
+    assert {rv.name for rv in jitter} == {rv.name for rv in model.free_RVs} - set(init)
+    start = make_initial_point_fn(model=model, overrides=init, jitter_rvs=jitter,
+                                  return_transformed=True)
+    a, b = start(0), start(1)
+    for name in init:
+        np.testing.assert_allclose(a[name], init[name])
+        np.testing.assert_array_equal(a[name], b[name])
+    assert not np.allclose(a["noise_log__"], b["noise_log__"])
+
+
 def test_the_sweep_enters_as_one_shared_vector(sweep):
     """All the sweep's numbers come in one float64 vector (what the cached nutpie callbacks
     read), and a sweep of the same structure with other run counts swaps in."""

@@ -49,7 +49,8 @@ def toys():
     rng = np.random.default_rng(0)
     y, other = rng.normal(1.0, 0.5, 20), rng.normal(-1.0, 0.3, 30)
     with pytensor.config.change_flags(numba__fastmath=False):
-        ours = nutpie_wrappers.compile_cached(_toy(y), {})
+        toy = _toy(y)
+        ours = nutpie_wrappers.compile_cached(toy, {}, set(toy.free_RVs))
         theirs = nutpie.compile_pymc_model(_toy(y))
         theirs_other = nutpie.compile_pymc_model(_toy(other))
     return ours, theirs, theirs_other, other
@@ -77,4 +78,5 @@ def test_with_data_swaps_the_shared_vector_by_name(toys):
 
 def test_a_shared_matrix_falls_back_to_nutpies_compile():
     with pytensor.config.change_flags(numba__fastmath=False):
-        assert nutpie_wrappers.compile_cached(_toy(np.zeros(4), shared_matrix=True), {}) is None
+        toy = _toy(np.zeros(4), shared_matrix=True)
+        assert nutpie_wrappers.compile_cached(toy, {}, set(toy.free_RVs)) is None

@@ -21,6 +21,12 @@ def test_default_toml_mirrors_the_built_in_defaults():
     assert load_spec(MODELS / "default.toml").raw == default_spec().raw
 
 
+def test_functions_that_censor_default_to_the_default_specs_window():
+    from bayes_scaling.model import core
+
+    assert default_spec().window == core.DEFAULT_WINDOW
+
+
 def test_literature_spec_centres_exponents_on_published_values():
     spec = load_spec(MODELS / "literature.toml")
     assert spec.priors["mu_a_n"].mu == pytest.approx(-0.713)

@@ -138,7 +138,7 @@ class Sweep:
                 digest.update(np.where(np.isnan(x), np.nan, x + 0.0).astype("<f8").tobytes())
         return digest.hexdigest()
 
-    def exclusion_report(self, window: float = 0.02) -> pd.DataFrame:
+    def exclusion_report(self, window: float = core.DEFAULT_WINDOW) -> pd.DataFrame:
         """Every row that is not a plain observation: run_id, row (index in runs; <NA> for
         input rows not in runs), cell, action ("censored" or "excluded"), reason."""
         if not (math.isfinite(window) and window >= 0):
@@ -163,7 +163,7 @@ class Sweep:
             return report.reset_index(drop=True)
         return pd.concat([report, self.excluded], ignore_index=True)
 
-    def summary(self, window: float = 0.02) -> dict:
+    def summary(self, window: float = core.DEFAULT_WINDOW) -> dict:
         """JSON-serialisable overview: counts, labels, ranges, censoring and warnings."""
         runs, cells = self.runs, self.cells()
         report = self.exclusion_report(window)

@@ -233,6 +233,11 @@ def bowl_loss_matrix(loss_opt: Any, delta: np.ndarray, chol: np.ndarray,
 
 
 # ----------------------------------------------------------------------------- censoring
+DEFAULT_WINDOW = 0.02
+"""The default spec's fit window (``[data] window`` in models/default.toml, where it is set;
+tests/test_spec.py checks the two agree): the default of every function that censors."""
+
+
 def window_edge(best_loss: Any, window: float) -> Any:
     """The censoring edge of a cell: (1 + window) x its best finite loss."""
     return (1.0 + window) * best_loss

@@ -124,7 +124,7 @@ def _cell_table(runs: pd.DataFrame, window: float) -> pd.DataFrame:
     return cells
 
 
-def prepare_inputs(sweep: Sweep, window: float = 0.02,
+def prepare_inputs(sweep: Sweep, window: float = core.DEFAULT_WINDOW,
                    archs: tuple[str, ...] | None = None,
                    mixes: tuple[str, ...] | None = None) -> ModelInputs:
     """Turn ``sweep`` into model inputs with the censoring ``window``.

@@ -124,16 +124,16 @@ def _user_data(shared: dict[str, np.ndarray]) -> np.ndarray:
                     dtype=np.uint64)
 
 
-def compile_cached(model, initial_points: dict) -> CompiledPyMCModel | None:
-    """What ``nutpie.compile_pymc_model(model, initial_points=...)`` returns, with the
-    callbacks loaded from (or compiled into) the disk cache; None where the model's shared
-    variables are not all 1-D float64 vectors or PyTensor gave no cache key."""
+def compile_cached(model, initial_points: dict, jitter_rvs: set) -> CompiledPyMCModel | None:
+    """What ``nutpie.compile_pymc_model(model, initial_points=..., jitter_rvs=...)`` returns,
+    with the callbacks loaded from (or compiled into) the disk cache; None where the model's
+    shared variables are not all 1-D float64 vectors or PyTensor gave no cache key."""
     if not all(_is_flat(v.get_value()) for v in model.named_vars.values()
                if isinstance(v, SharedVariable)):
         return None  # before PyTensor's functions are built: nutpie's compile builds its own
     start = _wrap_with_lock(make_initial_point_fn(
         model=model, overrides=initial_points, default_strategy="support_point",
-        jitter_rvs=set(model.free_RVs), return_transformed=True))
+        jitter_rvs=jitter_rvs, return_transformed=True))
     (n_dim, n_expanded, logp_fn, expand_fn, initial_point_fn, shape_info,
      reparameterized) = _make_functions(model, mode="NUMBA", compute_grad=True,
                                         join_expanded=True, pymc_initial_point_fn=start,

@@ -15,6 +15,7 @@ from bayes_scaling.data.formats import ColumnMap, check_column_map, read_column_
 from bayes_scaling.data.rows import status_map
 from bayes_scaling.data.schema import parse_size
 from bayes_scaling.errors import BayesScalingError, CandidateError, SweepError, TargetError
+from bayes_scaling.model import core
 
 USER_ERRORS: tuple[type[Exception], ...] = (BayesScalingError, OSError)
 """Exceptions shown as one ``error: <message>`` line (exit code 2) rather than a traceback."""
@@ -22,7 +23,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (BayesScalingError, OSError)
 EXIT_USER_ERROR = 2
 EXIT_BAD_DIAGNOSTICS = 3
 
-WINDOW = 0.02
+WINDOW = core.DEFAULT_WINDOW
 """Validation window shown by ``validate`` (the fit's comes from the model spec)."""
 MAX_ROWS = 20
 SEQ_LEN = 2048.0

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from bayes_scaling.model import core
+
 if TYPE_CHECKING:  # the CLI imports this module: keep it light
     from bayes_scaling.data import Sweep
     from bayes_scaling.predict.targets import Comparison
@@ -36,7 +38,8 @@ def _fmt_range(values: list[float] | None) -> str:
     return "unknown (all missing)" if values is None else f"{values[0]:.4g} .. {values[1]:.4g}"
 
 
-def validation_text(sweep: Sweep, window: float = 0.02, max_rows: int = 20) -> str:
+def validation_text(sweep: Sweep, window: float = core.DEFAULT_WINDOW,
+                    max_rows: int = 20) -> str:
     """The human-readable validation report printed by ``bayes-scaling validate``."""
     summary = sweep.summary(window)
     lines = [f"sweep: {sweep.source}",
