@@ -13,6 +13,7 @@ import pytensor
 import pytest
 
 from bayes_scaling.model import nutpie_wrappers
+from bayes_scaling.model.compiled import start_point_fn
 
 _DOUBLE_P = ctypes.POINTER(ctypes.c_double)
 
@@ -50,7 +51,7 @@ def toys():
     y, other = rng.normal(1.0, 0.5, 20), rng.normal(-1.0, 0.3, 30)
     with pytensor.config.change_flags(numba__fastmath=False):
         toy = _toy(y)
-        ours = nutpie_wrappers.compile_cached(toy, {}, set(toy.free_RVs))
+        ours = nutpie_wrappers.compile_cached(toy, start_point_fn(toy, {}))
         theirs = nutpie.compile_pymc_model(_toy(y))
         theirs_other = nutpie.compile_pymc_model(_toy(other))
     return ours, theirs, theirs_other, other
@@ -79,4 +80,4 @@ def test_with_data_swaps_the_shared_vector_by_name(toys):
 def test_a_shared_matrix_falls_back_to_nutpies_compile():
     with pytensor.config.change_flags(numba__fastmath=False):
         toy = _toy(np.zeros(4), shared_matrix=True)
-        assert nutpie_wrappers.compile_cached(toy, {}, set(toy.free_RVs)) is None
+        assert nutpie_wrappers.compile_cached(toy, start_point_fn(toy, {})) is None

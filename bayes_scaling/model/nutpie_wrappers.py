@@ -17,6 +17,7 @@ None and the caller falls back to nutpie's own compile.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numba
 import numpy as np
@@ -27,7 +28,6 @@ from nutpie.compile_pymc import (
     _wrap_with_lock,
     address_as_void_pointer,
 )
-from pymc.initial_point import make_initial_point_fn
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, compile_numba_function_src
 
@@ -124,19 +124,18 @@ def _user_data(shared: dict[str, np.ndarray]) -> np.ndarray:
                     dtype=np.uint64)
 
 
-def compile_cached(model, initial_points: dict, jitter_rvs: set) -> CompiledPyMCModel | None:
-    """What ``nutpie.compile_pymc_model(model, initial_points=..., jitter_rvs=...)`` returns,
-    with the callbacks loaded from (or compiled into) the disk cache; None where the model's
-    shared variables are not all 1-D float64 vectors or PyTensor gave no cache key."""
+def compile_cached(model, start: Callable[[int], dict]) -> CompiledPyMCModel | None:
+    """What ``nutpie.compile_pymc_model(model)`` returns, with the callbacks loaded from (or
+    compiled into) the disk cache and ``start`` (seed -> transformed start values by name) as
+    the chains' start; None where the model's shared variables are not all 1-D float64
+    vectors or PyTensor gave no cache key."""
     if not all(_is_flat(v.get_value()) for v in model.named_vars.values()
                if isinstance(v, SharedVariable)):
         return None  # before PyTensor's functions are built: nutpie's compile builds its own
-    start = _wrap_with_lock(make_initial_point_fn(
-        model=model, overrides=initial_points, default_strategy="support_point",
-        jitter_rvs=jitter_rvs, return_transformed=True))
     (n_dim, n_expanded, logp_fn, expand_fn, initial_point_fn, shape_info,
      reparameterized) = _make_functions(model, mode="NUMBA", compute_grad=True,
-                                        join_expanded=True, pymc_initial_point_fn=start,
+                                        join_expanded=True,
+                                        pymc_initial_point_fn=_wrap_with_lock(start),
                                         var_names=None)
     variables = list(dict.fromkeys([*logp_fn.get_shared(), *expand_fn.get_shared()]))
     if not all(_is_flat(v.get_value()) for v in variables):
