@@ -228,7 +228,8 @@ def _run_likelihood(spec: Spec, part: str, params: list, data: list, observed) -
 
 def initial_values(inputs: ModelInputs) -> dict[str, np.ndarray]:
     """Data-informed starting values: each cell's optimum at its best run, the per-arch
-    intercepts at the mean of those (chains then jitter around this point)."""
+    intercepts at the mean of those (every chain starts them here; the other parameters are
+    jittered: :func:`bayes_scaling.model.compiled.start_point_fn`)."""
     runs = inputs.runs[~inputs.runs["censored"]]
     best = runs.loc[runs.groupby("cell_idx")["loss"].idxmin()].set_index("cell_idx")
     best = best.reindex(range(len(inputs.cells)))
