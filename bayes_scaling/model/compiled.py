@@ -84,12 +84,14 @@ def start_point_fn(model: pm.Model, initvals: dict) -> Callable[[int], dict[str,
     return start
 
 
-def _initial_point_fn(model: pm.Model, initvals: dict, names: list[str], shapes: list):
+def _initial_point_fn(model: pm.Model, initvals: dict, shape_info: tuple):
     """nutpie's start-point function of ``model`` (:func:`start_point_fn`), flattened in
-    nutpie's order, callable from the chains' threads at once (what
-    :func:`nutpie.compile_pymc_model` builds)."""
+    the order of a compiled model's ``shape_info``, callable from the chains' threads at once
+    (what :func:`nutpie.compile_pymc_model` builds)."""
+    names, _, shapes = shape_info
+    n_free = len(model.free_RVs)
     fn = _wrap_with_lock(start_point_fn(model, initvals))
-    return _rv_dict_to_flat_array_wrapper(fn, names=names, shapes=shapes)
+    return _rv_dict_to_flat_array_wrapper(fn, names=names[:n_free], shapes=shapes[:n_free])
 
 
 def _shared_values(model: pm.Model, names: list[str]) -> dict[str, np.ndarray] | None:
@@ -114,11 +116,9 @@ def compiled_model(model: pm.Model, inputs: ModelInputs, spec: Spec,
         values = _shared_values(model, names)
         if values is not None:
             _CACHE.move_to_end(key)
-            all_names, _, shapes = cached.shape_info
-            n_free = len(model.free_RVs)
             dims, coords = _prepare_dims_and_coords(model, cached.shape_info,
                                                     cached.reparameterized_names)
-            start = _initial_point_fn(model, initvals, all_names[:n_free], shapes[:n_free])
+            start = _initial_point_fn(model, initvals, cached.shape_info)
             swapped = (nutpie_wrappers.with_data(cached, **values)
                        if _is_cached_build(cached) else cached.with_data(**values))
             return dataclasses.replace(swapped, initial_point_func=start, dims=dims,
@@ -129,11 +129,9 @@ def compiled_model(model: pm.Model, inputs: ModelInputs, spec: Spec,
     with pytensor.config.change_flags(numba__fastmath=False):
         compiled = nutpie_wrappers.compile_cached(model, start_point_fn(model, initvals))
         if compiled is None:
-            compiled = nutpie.compile_pymc_model(model, initial_points=initvals)
-            all_names, _, shapes = compiled.shape_info
-            n_free = len(model.free_RVs)
+            compiled = nutpie.compile_pymc_model(model)
             compiled = dataclasses.replace(compiled, initial_point_func=_initial_point_fn(
-                model, initvals, all_names[:n_free], shapes[:n_free]))
+                model, initvals, compiled.shape_info))
     _CACHE[key] = compiled
     while len(_CACHE) > CACHE_SIZE:
         _CACHE.popitem(last=False)
