@@ -23,7 +23,11 @@ A strategy "matches the grid" at the first round where both widths are <= the gr
 widths and the regret is <= the grid's final regret + ``--regret-tol`` (percentage points);
 the FLOPs spent by then / the grid's FLOPs is its ratio (``--unmatched`` where it did not
 match within the rounds run; by default the last round budget is 1/3 of the grid's FLOPs).
-Run:  .venv/bin/python benchmarks/active_vs_grid.py [--seeds 5] [--json]
+Seeds run in parallel (joblib, ``--jobs`` processes, one per core by default, each refit's
+chains one after the other on its core): first every seed's start and grid, then every
+seed's active and random strategies. The draws, and so the results, are those of a
+sequential run (``--jobs 1``).
+Run:  .venv/bin/python benchmarks/active_vs_grid.py [--seeds 5] [--jobs 2] [--json]
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import sys
 import time
 import warnings
 
+import joblib
 import numpy as np
 import pandas as pd
 
@@ -44,6 +49,7 @@ from bayes_scaling.design.candidates import default_candidates
 from bayes_scaling.design.propose import propose
 from bayes_scaling.model import core
 from bayes_scaling.model.fit import fit
+from bayes_scaling.model.spec import default_spec, with_sampler
 from bayes_scaling.predict.draws import draw_new_cells
 
 ARCH, MIX = "dense", "web"
@@ -127,8 +133,8 @@ def refit(runs: pd.DataFrame, seed: int, draws: int):
     df = runs.assign(run_id=[f"r{i:05d}" for i in range(len(runs))])[CANON]  # drops group
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return fit(from_frame(df, source="<active_vs_grid>"), seed=seed, draws=draws,
-                   tune=draws, chains=2, progressbar=False)
+        return fit(from_frame(df, source="<active_vs_grid>"), with_sampler(default_spec(), cores=1),
+                   seed=seed, draws=draws, tune=draws, chains=2, progressbar=False)
 
 
 def metrics(posterior, world: World, seed: int) -> dict:
@@ -207,29 +213,56 @@ def ratio(curve: list[dict], final: dict, grid_flops: float, tol: float,
     return unmatched if hit is None else hit["flops"] / grid_flops
 
 
-def run_seed(seed: int, args, log) -> dict:
+def start_seed(seed: int, args) -> dict:
+    """A seed's start (seed sweep, its fit) and its grid strategy (every round)."""
+    log = _logger(seed)
     world = World(seed)
     base = seed_runs(world)
     t0 = time.perf_counter()
     post0 = refit(base, seed, args.draws)
     m0 = metrics(post0, world, seed)
-    log(f"seed {seed}: seed sweep {len(base)} runs, fit {time.perf_counter() - t0:.0f} s; "
+    log(f"seed sweep {len(base)} runs, fit {time.perf_counter() - t0:.0f} s; "
         f"width lr {m0['width_lr']:.3f} batch {m0['width_batch']:.3f}, "
         f"regret {m0['regret_pct']:.3f}%")
     grid_flops = [168.0 * n * n * tpp for n, tpp in GRID_CELLS]
-    grid_total = float(np.sum(grid_flops))
-    curves = {"grid": run_strategy("grid", world, base, post0, list(np.cumsum(grid_flops)),
-                                   args, log)}
-    args.grid_final = curves["grid"][-1]
-    budgets = [f * grid_total for f in args.fractions[:args.rounds]]
-    for name in ("active", "random"):
-        curves[name] = run_strategy(name, world, base, post0, budgets, args, log)
-    ratios = {name: ratio(curves[name], args.grid_final, grid_total, args.regret_tol,
-                          args.unmatched) for name in ("active", "random")}
-    log(f"seed {seed}: FLOPs to match the grid / grid FLOPs: active {ratios['active']:.3f}, "
-        f"random {ratios['random']:.3f}")
-    return {"seed": seed, "start": m0, "grid_flops": grid_total, "curves": curves,
-            "ratios": ratios}
+    curve = run_strategy("grid", world, base, post0, list(np.cumsum(grid_flops)), args, log)
+    return {"seed": seed, "start": m0, "base": base, "post0": post0,
+            "grid_flops": float(np.sum(grid_flops)), "curve": curve}
+
+
+def run_seed_strategy(start: dict, name: str, args) -> list[dict]:
+    """One seed's active or random strategy, from its start, matched against its grid."""
+    seed = start["seed"]
+    args = argparse.Namespace(**vars(args), grid_final=start["curve"][-1])
+    budgets = [f * start["grid_flops"] for f in args.fractions[:args.rounds]]
+    return run_strategy(name, World(seed), start["base"], start["post0"], budgets, args,
+                        _logger(seed))
+
+
+def _logger(seed: int):
+    return lambda msg: print(f"[seed {seed}] {msg}", flush=True)
+
+
+def run_seeds(args) -> list[dict]:
+    """Every seed: the starts and grids first, then the active and random strategies; jobs
+    at a time (joblib processes), in seed order."""
+    parallel = joblib.Parallel(n_jobs=args.jobs)
+    starts = parallel(joblib.delayed(start_seed)(s, args) for s in range(args.seeds))
+    tasks = [(st, name) for st in starts for name in ("active", "random")]
+    curves = parallel(joblib.delayed(run_seed_strategy)(st, name, args) for st, name in tasks)
+    results = []
+    for st in starts:
+        found = {name: c for (s, name), c in zip(tasks, curves, strict=True) if s is st}
+        result = {"seed": st["seed"], "start": st["start"], "grid_flops": st["grid_flops"],
+                  "curves": {"grid": st["curve"], **found}}
+        final = st["curve"][-1]
+        result["ratios"] = {name: ratio(found[name], final, st["grid_flops"], args.regret_tol,
+                                        args.unmatched) for name in ("active", "random")}
+        print(f"seed {st['seed']}: FLOPs to match the grid / grid FLOPs: active "
+              f"{result['ratios']['active']:.3f}, random {result['ratios']['random']:.3f}",
+              flush=True)
+        results.append(result)
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,11 +279,13 @@ def main(argv: list[str] | None = None) -> int:
                          "matching the grid; 0.05 is a quarter of one run's noise (0.2%%)")
     ap.add_argument("--unmatched", type=float, default=2.0,
                     help="ratio recorded for a seed where a strategy never matched")
+    ap.add_argument("--jobs", type=int, default=joblib.cpu_count(),
+                    help="processes at a time (default: the number of cores)")
     ap.add_argument("--json", action="store_true", help="last line: one JSON summary object")
     args = ap.parse_args(argv)
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     t0 = time.perf_counter()
-    results = [run_seed(s, args, log) for s in range(args.seeds)]
+    results = run_seeds(args)
     summary = {
         "seeds": args.seeds,
         "flops_ratio_active_to_grid": float(np.mean([r["ratios"]["active"] for r in results])),
@@ -262,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         "curves": [c for r in results for curve in r["curves"].values() for c in curve],
         "settings": {"rounds": args.rounds, "fractions": args.fractions[:args.rounds],
                      "k": args.k, "draws": args.draws, "regret_tol": args.regret_tol,
-                     "unmatched": args.unmatched, "target": TARGET},
+                     "unmatched": args.unmatched, "target": TARGET, "jobs": args.jobs},
         "seconds": time.perf_counter() - t0,
         "command": " ".join(["python", *sys.argv]),
     }
