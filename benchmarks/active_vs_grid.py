@@ -7,7 +7,8 @@ variation) and its fit. Then, on one FLOP axis (FLOPs added beyond the seed swee
   centred on the current posterior's predicted optimum of the cell, the best a team could
   do) at N = 1e8, 2e8, 4e8 (20 tokens per parameter);
 * active: each round ``propose`` picks up to ``--k`` groups (runs or mini-sweeps from the
-  default candidates) within the round's budget;
+  default candidates) within the round's budget, by ``--objective`` (value by default: it
+  stops where nothing is worth its cost, however much budget is left);
 * random: the same default candidates, groups drawn in random order and taken while they
   fit the round's budget (no cap on their number).
 
@@ -46,7 +47,7 @@ import pandas as pd
 from bayes_scaling.data import from_frame
 from bayes_scaling.data.simulate import SEQ_LEN, SimulationTruth, simulate_sweep
 from bayes_scaling.design.candidates import default_candidates
-from bayes_scaling.design.propose import propose
+from bayes_scaling.design.propose import OBJECTIVES, propose
 from bayes_scaling.model import core
 from bayes_scaling.model.fit import fit
 from bayes_scaling.model.spec import default_spec, with_sampler
@@ -179,7 +180,7 @@ def run_strategy(name: str, world: World, base: pd.DataFrame, post0, budgets: li
             new = grid(n, n * tpp, *cell_prediction(post, n, n * tpp, world.seed))
         elif name == "active":
             ranked = propose(post, TARGET, budget_flops=cum - spent, k=args.k, seed=world.seed + r,
-                             n_outcomes=args.outcomes)
+                             n_outcomes=args.outcomes, objective=args.objective)
             new = ranked[ranked["selected"]]
         else:
             new = pick_random(post, cum - spent, rng)
@@ -273,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="cumulative round budgets as fractions of the grid's FLOPs")
     ap.add_argument("-k", type=int, default=6, help="max groups active picks per round")
     ap.add_argument("--draws", type=int, default=300, help="draws = tune per chain (2 chains)")
+    ap.add_argument("--objective", default="value", choices=OBJECTIVES,
+                    help="propose's objective for the active strategy")
     ap.add_argument("--outcomes", type=int, default=32, help="simulated outcomes per candidate")
     ap.add_argument("--regret-tol", type=float, default=0.05,
                     help="regret tolerance (percentage points of the optimal loss) when "
@@ -296,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         "grid_final": [r["curves"]["grid"][-1] for r in results],
         "curves": [c for r in results for curve in r["curves"].values() for c in curve],
         "settings": {"rounds": args.rounds, "fractions": args.fractions[:args.rounds],
-                     "k": args.k, "draws": args.draws, "regret_tol": args.regret_tol,
+                     "k": args.k, "draws": args.draws, "objective": args.objective,
+                     "regret_tol": args.regret_tol,
                      "unmatched": args.unmatched, "target": TARGET, "jobs": args.jobs},
         "seconds": time.perf_counter() - t0,
         "command": " ".join(["python", *sys.argv]),

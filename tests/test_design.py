@@ -186,6 +186,30 @@ def test_stopping_rule_nothing_worth_its_cost(toy):
     assert cheap.attrs["regret_after_pct"] < cheap.attrs["regret_before_pct"]
 
 
+def test_with_a_budget_value_takes_the_better_of_per_flop_and_plain_greedy(toy):
+    """Greedy on value per FLOP alone takes a cheap part of a mini-sweep (two of its three
+    runs at a fiftieth of the cost) and leaves most of the budget unspent; with a budget the
+    selection is the better, by value less cost, of that and the greedy on value itself,
+    which takes the whole mini-sweep."""
+    cands = _candidates(toy)
+    cands["cost_flops"] *= 1e-6  # everything is worth running
+    near = cands[cands["group"] == "near"]
+    cands = pd.concat([cands, near.iloc[:2].assign(group="near_part",
+                                                  cost_flops=near["cost_flops"].iloc[0] / 50)])
+    budget = 1.2 * near["cost_flops"].sum()
+    per_flop = _by_group(propose(toy, TARGET, candidates=cands, seed=0, n_outcomes=16, k=1))
+    assert bool(per_flop.loc["near_part", "selected"])
+    assert per_flop.loc["near_part", "value_flops"] < per_flop.loc["near", "value_flops"]
+    ranked = propose(toy, TARGET, candidates=cands, budget_flops=budget, seed=0,
+                     n_outcomes=16, k=1)
+    g = _by_group(ranked)
+    assert bool(g.loc["near", "selected"]) and not g.loc["near_part", "selected"]
+    assert ranked.attrs["regret_after_pct"] < per_flop.attrs["regret_after_pct"]
+    # one unit for the whole table: value per FLOP, whichever greedy scored the row
+    assert g.loc["near", "score"] == pytest.approx(g.loc["near", "value_flops"]
+                                                   / g.loc["near", "group_cost_flops"])
+
+
 def test_target_matches_draw_new_cells(toy):
     """The Rao-Blackwellised target equals the posterior predictive of cells.draw_new_cells."""
     mean, cov = target_effects(Draws.from_posterior(toy, None, 0), pd.Series(TARGET))

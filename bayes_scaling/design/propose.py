@@ -2,7 +2,10 @@
 
 By default a candidate's score is its value per FLOP (:mod:`bayes_scaling.design.value`: the
 expected drop of the target's expected regret, as target FLOPs), and a group is selected only
-when its value exceeds its cost; information gain per FLOP remains an objective.
+when its value exceeds its cost; information gain per FLOP remains an objective. With a
+budget, the selection is the better, by value less cost, of the greedy on value per FLOP and
+the greedy on value: per FLOP alone takes the cheapest runs first and, with a cap on the
+picks, leaves most of a budget unspent even where larger runs are worth far more.
 
 Candidates are generated around the predicted optima, given as a table, or read from a pool
 of runnable configurations (:mod:`bayes_scaling.design.pool`: its rows not yet run).
@@ -117,6 +120,8 @@ def _screen(p: Problem, state: State, idx: np.ndarray, rng: np.random.Generator,
 
 # ----------------------------------------------------------------------------- propose
 OBJECTIVES = ("value", "auto", "per_flop", "total")
+VALUED = ("value", "value_total")
+"""Greedy orders that select by value (per FLOP, or plain within a budget)."""
 SCORE_LABELS = {"value": "value per FLOP (target FLOPs per FLOP)",
                 "auto": "expected information gain per FLOP (nats/FLOP)",
                 "per_flop": "expected information gain per FLOP (nats/FLOP)",
@@ -128,6 +133,7 @@ def _group_rows(p: Problem, g: int, eig: float, w: np.ndarray, before: np.ndarra
                 after: np.ndarray, ess: float, how: str, objective: str) -> dict:
     v = value(p, w, before, after)
     score = (v["value_flops"] / p.g_cost[g] if objective == "value"
+             else v["value_flops"] if objective == "value_total"
              else eig / p.g_cost[g] if objective != "total" else eig)
     row = {"group": p.groups[g], "eig_nats": eig, "score": score, **v,
            "worth_running": bool(v["value_flops"] > p.g_cost[g]),
@@ -154,9 +160,9 @@ class _Path:
 
 def _greedy(p: Problem, k: int, budget: float, seed: int, objective: str, n_rescore: int,
             n_outcomes: int, ess_floor: float) -> _Path:
-    """Greedy picks with fantasised outcomes between picks: by value per FLOP (stopping when
-    no candidate's value exceeds its cost), by EIG per FLOP, or by EIG (stopping when no
-    candidate's information gain is positive)."""
+    """Greedy picks with fantasised outcomes between picks: by value per FLOP or by value
+    ("value_total"; both stopping when no candidate's value exceeds its cost), by EIG per
+    FLOP, or by EIG (stopping when no candidate's information gain is positive)."""
     state = State(logw=np.full(p.d.n, -np.log(p.d.n)), inner={})
     w0 = normalise(state.logw)
     before = float(regret_pct(p, w0, target_cov(w0, p)))
@@ -170,9 +176,10 @@ def _greedy(p: Problem, k: int, budget: float, seed: int, objective: str, n_resc
         w = normalise(state.logw)
         cov0 = target_cov(w, p)
         eig_s, post_s = _screen(p, state, eligible, np.random.default_rng([seed, pick, 1]))
-        if objective == "value":
+        if objective in VALUED:
             drop = expected_regret(p, w, cov0) - expected_regret(p, w, post_s)
-            key_s = compute_equivalent(p, w, drop) / p.g_cost[eligible]
+            key_s = compute_equivalent(p, w, drop) / (p.g_cost[eligible]
+                                                      if objective == "value" else 1.0)
         else:
             key_s = eig_s / (p.g_cost[eligible] if objective != "total" else 1.0)
         order = np.argsort(-np.nan_to_num(key_s, nan=-np.inf), kind="stable")
@@ -187,7 +194,7 @@ def _greedy(p: Problem, k: int, budget: float, seed: int, objective: str, n_resc
                                               "screen", objective)
                           for j, g in enumerate(eligible)}
             path.first.update(rows)
-        if not (rows[best]["worth_running"] if objective == "value"
+        if not (rows[best]["worth_running"] if objective in VALUED
                 else rows[best]["eig_nats"] > 0):
             break  # the stopping rule: nothing left is worth its cost / tells anything
         path.rows[best] = rows[best]
@@ -251,7 +258,8 @@ def propose(posterior: xr.DataTree, target: pd.DataFrame | dict,
         ess_floor: fantasised conditioning is tempered to keep ESS >= this x draws.
         objective: "value" (default): greedy on value per FLOP (:mod:`.value`: the drop of
             the target's expected regret, as target FLOPs), and a group is selected only when
-            its value exceeds its cost, so the answer can be "nothing is worth running".
+            its value exceeds its cost, so the answer can be "nothing is worth running";
+            with a budget, the better by value less cost of that and the greedy on value.
             Information gain: "per_flop" (EIG per FLOP), "total" (EIG), or "auto"
             (per_flop without a budget; with one, the better by total EIG of the per_flop and
             total greedy batches); a group is selected only when its information gain is
@@ -295,30 +303,46 @@ def propose(posterior: xr.DataTree, target: pd.DataFrame | dict,
                              f"candidate, {p.groups[cheapest]} ({p.g_cost[cheapest]:.3g} FLOPs)")
     run = lambda how: _greedy(p, k, budget, seed, how, n_rescore,  # noqa: E731
                               n_outcomes, ess_floor)
-    if objective == "auto":
-        paths = [run("per_flop")] + ([run("total")] if budget_flops is not None else [])
-    else:
-        paths = [run(objective)]
-    best = max(paths, key=lambda q: q.total_eig)
+    second = {"auto": "total", "value": "value_total"}.get(objective)
+    paths = [run("per_flop" if objective == "auto" else objective)]
+    if second and budget_flops is not None:
+        paths.append(run(second))
+    best = max(paths, key=(lambda q: _net_value(p, q)) if objective == "value"
+               else (lambda q: q.total_eig))
     rows = dict(paths[0].first)
     rows.update({g: r for g, r in paths[-1].first.items() if r["scored_by"] == "reweight"
                  and rows.get(g, {}).get("scored_by") != "reweight"})
     rows.update(best.rows)
-    if objective == "auto":  # the two paths scored by nats/FLOP and nats: rank by one unit
-        rows = {g: {**r, "score": r["eig_nats"] / r["group_cost_flops"]}
-                for g, r in rows.items()}
+    if second:  # the two paths scored per FLOP and not: rank by one unit, per FLOP
+        rows = {g: {**r, "score": r["eig_nats" if objective == "auto" else "value_flops"]
+                    / r["group_cost_flops"]} for g, r in rows.items()}
     ranked = _ranked(p, rows, best, target, budget_flops, objective)
     if pool_info:
         ranked.attrs["pool"] = pool_info
     return ranked
 
 
+def _worth(p: Problem, path: _Path) -> float:
+    """What a selection's expected drop of the target's regret is worth in target FLOPs
+    (NaN where the loss law does not fall with tokens at the target)."""
+    w = normalise(np.zeros(p.d.n))
+    drop = (path.regret_before_pct - path.regret_after_pct) / 100 * float(w @ p.t_loss)
+    return float(compute_equivalent(p, w, drop))
+
+
+def _net_value(p: Problem, path: _Path) -> float:
+    """A selection's worth (:func:`_worth`) less its cost, in FLOPs; -inf where its worth
+    cannot be valued, 0 for an empty selection."""
+    if not path.chosen:
+        return 0.0
+    return float(np.nan_to_num(_worth(p, path), nan=-np.inf) - p.g_cost[path.chosen].sum())
+
+
 def _verdict(p: Problem, path: _Path, rows: dict[int, dict], objective: str) -> str:
     """One plain sentence: what the selection buys, or that nothing is worth running."""
     before, after = path.regret_before_pct, path.regret_after_pct
     if path.chosen:
-        w = normalise(np.zeros(p.d.n))
-        worth = float(compute_equivalent(p, w, (before - after) / 100 * float(w @ p.t_loss)))
+        worth = _worth(p, path)
         return (f"run the {len(path.chosen)} selected group(s): expected regret at the target "
                 f"{before:.3g}% -> {after:.3g}% of its loss (expected), worth {worth:.3g} "
                 f"target FLOPs for {p.g_cost[path.chosen].sum():.3g} FLOPs")
