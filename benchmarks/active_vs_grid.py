@@ -249,7 +249,8 @@ def run_seeds(args) -> list[dict]:
     at a time (joblib processes), in seed order."""
     parallel = joblib.Parallel(n_jobs=args.jobs)
     starts = parallel(joblib.delayed(start_seed)(s, args) for s in range(args.seeds))
-    tasks = [(st, name) for st in starts for name in ("active", "random")]
+    # the longer active strategies first, so that the two kinds pack onto the processes
+    tasks = [(st, name) for name in ("active", "random") for st in starts]
     curves = parallel(joblib.delayed(run_seed_strategy)(st, name, args) for st, name in tasks)
     results = []
     for st in starts:
