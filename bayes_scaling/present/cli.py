@@ -225,7 +225,8 @@ def _add_propose_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="runs or mini-sweeps to pick (default 1)")
     p.add_argument("--objective", choices=("value", "per_flop", "total", "auto"),
                    default="value", help="value (default): value per FLOP, with the stopping "
-                   "rule; per_flop / total / auto: expected information gain")
+                   "rule (with --budget-flops: the better, value less cost, of that and the "
+                   "picks by value itself); per_flop / total / auto: expected information gain")
     p.add_argument("--seed", type=int, default=0, help="seed (scores are reproducible)")
     p.add_argument("--draws", type=int, default=defaults.PROPOSE_DRAWS,
                    help="posterior draws used (thinned)")
