@@ -19,9 +19,12 @@ import pytensor.tensor as pt
 
 from bayes_scaling.data import Sweep
 from bayes_scaling.model import core
+from bayes_scaling.model.generated_source import keep_generated_source
 from bayes_scaling.model.inputs import ModelInputs, prepare_inputs
 from bayes_scaling.model.run_kernel import RunLogLik
 from bayes_scaling.model.spec import Spec, default_spec
+
+keep_generated_source()  # in PyTensor's compile cache, not thousands of files in /tmp
 
 EXPONENTS = {"c_eta": ("a_n", "a_d"), "c_batch": ("b_n", "b_d"), "c_loss": ("l_n", "l_d")}
 """Intercept -> its (N, D) exponent names (the lr, batch and loss laws of :mod:`core`)."""
