@@ -4,9 +4,8 @@ Unless told otherwise (``PYTENSOR_FLAGS=generated_src_dir=...``), PyTensor write
 compiled function's source to a new file in the system temporary directory and never
 removes it: 66 files a fit of the simulated demo sweep, and 20,000 in /tmp after one day
 of this project's benchmarks. :func:`keep_generated_source` points it at a folder of
-PyTensor's own compile
-cache instead, where the files are named by their content (a later fit reuses them) and
-PyTensor prunes the ones unused for weeks.
+PyTensor's own compile cache instead, where the files are named by their content (a later
+fit reuses them) and PyTensor prunes the ones unused for weeks.
 """
 
 from __future__ import annotations
