@@ -35,7 +35,6 @@ selection.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +54,7 @@ from bayes_scaling.design.problem import (
     normalise,
     target_cov,
 )
+from bayes_scaling.design.selection import Selection, net_value, verdict
 from bayes_scaling.design.value import compute_equivalent, expected_regret, regret_pct, value
 from bayes_scaling.errors import CandidateError
 from bayes_scaling.model import core
@@ -144,29 +144,15 @@ def _group_rows(p: Problem, g: int, eig: float, w: np.ndarray, before: np.ndarra
     return row
 
 
-@dataclass
-class _Path:
-    chosen: list[int]
-    rows: dict[int, dict]
-    first: dict[int, dict]
-    total_eig: float
-    regret_before_pct: float
-    regret_after_pct: float
-    """Before, times each pick's expected after/before ratio (each given the earlier picks'
-    fantasised outcomes): each pick removes its expected share of what regret is left. One
-    fantasised outcome can itself raise the regret, so neither the last pick's "after" alone
-    nor before less the summed drops (negative from a wide prior) is what the selection buys."""
-
-
 def _greedy(p: Problem, k: int, budget: float, seed: int, objective: str, n_rescore: int,
-            n_outcomes: int, ess_floor: float) -> _Path:
+            n_outcomes: int, ess_floor: float) -> Selection:
     """Greedy picks with fantasised outcomes between picks: by value per FLOP or by value
     ("value_total"; both stopping when no candidate's value exceeds its cost), by EIG per
     FLOP, or by EIG (stopping when no candidate's information gain is positive)."""
     state = State(logw=np.full(p.d.n, -np.log(p.d.n)), inner={})
     w0 = normalise(state.logw)
     before = float(regret_pct(p, w0, target_cov(w0, p)))
-    path = _Path([], {}, {}, 0.0, before, before)
+    path = Selection([], {}, {}, 0.0, before, before)
     for pick in range(k):
         eligible = np.flatnonzero((p.g_cost <= (budget - p.g_cost[path.chosen].sum())
                                    * (1 + 1e-12)) & ~np.isin(np.arange(len(p.groups)),
@@ -307,7 +293,7 @@ def propose(posterior: xr.DataTree, target: pd.DataFrame | dict,
     paths = [run("per_flop" if objective == "auto" else objective)]
     if second and budget_flops is not None:
         paths.append(run(second))
-    best = max(paths, key=(lambda q: _net_value(p, q)) if objective == "value"
+    best = max(paths, key=(lambda q: net_value(p, q)) if objective == "value"
                else (lambda q: q.total_eig))
     rows = dict(paths[0].first)
     rows.update({g: r for g, r in paths[-1].first.items() if r["scored_by"] == "reweight"
@@ -322,55 +308,7 @@ def propose(posterior: xr.DataTree, target: pd.DataFrame | dict,
     return ranked
 
 
-def _worth(p: Problem, path: _Path) -> float:
-    """What a selection's expected drop of the target's regret is worth in target FLOPs
-    (NaN where the loss law does not fall with tokens at the target)."""
-    w = normalise(np.zeros(p.d.n))
-    drop = (path.regret_before_pct - path.regret_after_pct) / 100 * float(w @ p.t_loss)
-    return float(compute_equivalent(p, w, drop))
-
-
-def _net_value(p: Problem, path: _Path) -> float:
-    """A selection's worth (:func:`_worth`) less its cost, in FLOPs; -inf where its worth
-    cannot be valued, 0 for an empty selection."""
-    if not path.chosen:
-        return 0.0
-    return float(np.nan_to_num(_worth(p, path), nan=-np.inf) - p.g_cost[path.chosen].sum())
-
-
-def _verdict(p: Problem, path: _Path, rows: dict[int, dict], objective: str) -> str:
-    """One plain sentence: what the selection buys, or that nothing is worth running."""
-    before, after = path.regret_before_pct, path.regret_after_pct
-    if path.chosen:
-        worth = _worth(p, path)
-        return (f"run the {len(path.chosen)} selected group(s): expected regret at the target "
-                f"{before:.3g}% -> {after:.3g}% of its loss (expected), worth {worth:.3g} "
-                f"target FLOPs for {p.g_cost[path.chosen].sum():.3g} FLOPs")
-    if objective != "value":
-        scored = [r for r in rows.values() if np.isfinite(r.get("eig_nats", np.nan))]
-        if not scored:
-            return f"no candidate fits the budget (expected regret at the target {before:.3g}%)"
-        top = max(scored, key=lambda r: r["eig_nats"])
-        return (f"nothing is worth running: no candidate is expected to tell anything about the "
-                f"target's optimum (the best, {top['group']}, is expected to gain "
-                f"{top['eig_nats']:.3g} nats; expected regret at the target {before:.3g}% of "
-                "its loss)")
-    scored = [r for r in rows.values() if np.isfinite(r.get("value_flops", np.nan))]
-    slope = float(normalise(np.zeros(p.d.n)) @ p.t_slope_d)
-    if not scored and slope >= 0:
-        return (f"no run can be valued in target compute: under the fitted loss law the "
-                f"target's loss does not fall with more tokens at its size (d log L* / d log D "
-                f"= {slope:.3g}; the law's bend in tokens per parameter turns over beyond the "
-                f"data); rank by information instead (--objective per_flop); expected regret "
-                f"at the target {before:.3g}% of its loss")
-    top = max(scored, key=lambda r: r["value_flops"] / r["group_cost_flops"], default=None)
-    best = (f"; the best, {top['group']}, is worth {top['value_flops']:.3g} target FLOPs for "
-            f"{top['group_cost_flops']:.3g}" if top else "")
-    return (f"nothing is worth running: no candidate's value exceeds its cost (expected "
-            f"regret at the target {before:.3g}% of its loss){best}")
-
-
-def _ranked(p: Problem, rows: dict[int, dict], path: _Path, target: pd.DataFrame,
+def _ranked(p: Problem, rows: dict[int, dict], path: Selection, target: pd.DataFrame,
             budget_flops: float | None, objective: str) -> pd.DataFrame:
     """Assemble the run-level ranked table."""
     chosen = path.chosen
@@ -406,5 +344,5 @@ def _ranked(p: Problem, rows: dict[int, dict], path: _Path, target: pd.DataFrame
                      score_label=SCORE_LABELS[objective], target_now=now,
                      regret_before_pct=path.regret_before_pct,
                      regret_after_pct=path.regret_after_pct,
-                     verdict=_verdict(p, path, rows, objective))
+                     verdict=verdict(p, path, rows, objective))
     return out
