@@ -44,7 +44,7 @@ SPECS = {
     "wd3d": {},
     "mixed_wd": {"bowl": {"skew": False}},
     "no_wd": {"likelihood": {"family": "normal"}, "pooling": {"exponents_by_arch": False},
-              "bowl": {"skew_by_tokens": True}},
+              "bowl": {"skew_by_tokens": True, "skew_by_cell": True}},
 }
 
 
@@ -54,7 +54,8 @@ def test_pymc_and_numpy_log_density_agree(variant):
     inputs = prepare_inputs(_sweep(variant), window=spec.window)
     model = build_model(inputs, spec)
     level = [n for n in ("log_lr_opt", "log_batch_opt", "log_loss_opt", "log_chol_diag",
-                         "log_tau_opt_informed", "z_tau_blind") if n in model.named_vars]
+                         "log_tau_opt_informed", "z_tau_blind", "skew_cell")
+             if n in model.named_vars]
     # FAST_COMPILE: the same values in ~1 s instead of ~8 s of compile a function
     logp = model.compile_logp(vars=[model[n] for n in level] + model.observed_RVs,
                               jacobian=False, mode="FAST_COMPILE")

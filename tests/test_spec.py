@@ -83,10 +83,10 @@ def test_every_prior_is_named_after_a_model_variable():
     from bayes_scaling.model.graph import build_model
     from bayes_scaling.testing import small_sweep
 
-    sweep = small_sweep(0)[0]  # with sparse MoE configurations and a skew by tokens
+    sweep = small_sweep(0)[0]  # sparse MoE configurations, skews by tokens and by cell
     runs = sweep.runs.assign(n_params_total=np.where(sweep.runs["arch"] == "moe",
                                                      4 * sweep.runs["n_params"], np.nan))
-    spec = spec_from_dict({"bowl": {"skew_by_tokens": True}})
+    spec = spec_from_dict({"bowl": {"skew_by_tokens": True, "skew_by_cell": True}})
     model = build_model(replace(sweep, runs=runs), spec)
     missing = sorted(set(default_spec().priors) - set(model.named_vars))
     assert not missing

@@ -319,9 +319,14 @@ def log_density(values: Mapping[str, np.ndarray], cells: Mapping[str, np.ndarray
     off = values["chol_offdiag"][run_arch]
     run_skew = 0.0
     if skew:
-        run_skew = values["skew"][run_arch]
+        cell_skew = values["skew"][a]
         if "skew_d" in values:
-            run_skew = skew_at(run_skew, values["skew_d"][run_arch], cells["x_d"][c])
+            cell_skew = skew_at(cell_skew, values["skew_d"][a], cells["x_d"])
+        if "skew_cell" in values:  # each cell's own skew around its arch's
+            total += stats.norm.logpdf(values["skew_cell"], cell_skew,
+                                       values["sd_skew_cell"]).sum()
+            cell_skew = values["skew_cell"]
+        run_skew = cell_skew[c]
     mu = bowl_loss(np.exp(values["log_loss_opt"])[c], deltas,
                    [diag[:, j] for j in range(dims)], [off[:, p] for p in range(off.shape[-1])],
                    run_skew)

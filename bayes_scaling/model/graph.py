@@ -206,17 +206,23 @@ def _curvature(spec: Spec, arch_idx):
 def _cell_skew(spec: Spec, arch_idx, x_d, x_d_centre):
     """Per-cell lr skew (:func:`core.skew_at`; x_d centred), or None without skew. With
     ``skew_by_tokens`` the per-arch skew is sampled at the data's centre (as the intercepts,
-    so the declared prior holds at D_REF) and reported at D_REF as ``skew``."""
+    so the declared prior holds at D_REF) and reported at D_REF as ``skew``. With
+    ``skew_by_cell`` each cell's skew (``skew_cell``) is drawn around that."""
     p = spec.priors
     if not spec.skew:
         return None
     if not spec.skew_by_tokens:
-        return p["skew"].create("skew", dims="arch")[arch_idx]
-    skew_d = p["skew_d"].create("skew_d", dims="arch")
-    to_centre = skew_d * x_d_centre
-    skew_centre = p["skew"].create("skew_centre", dims="arch", shift=to_centre)
-    pm.Deterministic("skew", skew_centre - to_centre, dims="arch")
-    return core.skew_at(skew_centre[arch_idx], skew_d[arch_idx], x_d)
+        skew = p["skew"].create("skew", dims="arch")[arch_idx]
+    else:
+        skew_d = p["skew_d"].create("skew_d", dims="arch")
+        to_centre = skew_d * x_d_centre
+        skew_centre = p["skew"].create("skew_centre", dims="arch", shift=to_centre)
+        pm.Deterministic("skew", skew_centre - to_centre, dims="arch")
+        skew = core.skew_at(skew_centre[arch_idx], skew_d[arch_idx], x_d)
+    if not spec.skew_by_cell:
+        return skew
+    sd = p["sd_skew_cell"].create("sd_skew_cell")
+    return pm.Normal("skew_cell", skew, sd, dims="cell")
 
 
 def _run_likelihood(spec: Spec, part: str, params: list, data: list, observed) -> None:

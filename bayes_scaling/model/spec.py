@@ -80,6 +80,7 @@ class Spec:
     nu: float
     skew: bool
     skew_by_tokens: bool
+    skew_by_cell: bool
     exponents_by_arch: bool
     mix_offsets: bool
     priors: dict[str, Prior]
@@ -178,7 +179,8 @@ def _build(raw: dict[str, Any], source: str) -> Spec:
            source, "sampler.target_accept", "must be in [0.5, 1) or 'auto'")
     _check(smp["adaptation"] in ADAPTATIONS, source, "sampler.adaptation",
            "must be 'auto', 'low_rank' or 'diag'")
-    for section, keys in (("data", ("allow_unseen_arch",)), ("bowl", ("skew", "skew_by_tokens")),
+    for section, keys in (("data", ("allow_unseen_arch",)),
+                          ("bowl", ("skew", "skew_by_tokens", "skew_by_cell")),
                           ("pooling", ("exponents_by_arch", "mix_offsets"))):
         for key in keys:
             _check(isinstance(raw[section][key], bool), source, f"{section}.{key}",
@@ -189,6 +191,7 @@ def _build(raw: dict[str, Any], source: str) -> Spec:
         archs=tuple(d["archs"]), allow_unseen_arch=d["allow_unseen_arch"],
         likelihood=lik["family"], nu=float(lik["nu"]), skew=raw["bowl"]["skew"],
         skew_by_tokens=raw["bowl"]["skew"] and raw["bowl"]["skew_by_tokens"],
+        skew_by_cell=raw["bowl"]["skew"] and raw["bowl"]["skew_by_cell"],
         exponents_by_arch=raw["pooling"]["exponents_by_arch"],
         mix_offsets=raw["pooling"]["mix_offsets"], priors=priors, sampler=dict(smp),
         source=source, raw=raw,

@@ -40,7 +40,8 @@ def existing_cell(d: Draws, cell: str) -> CellEffects:
     """Effects of a fitted cell from its own posterior draws."""
     row = d.cells.loc[cell]
     opt = np.stack([d.get(OPT_NAMES[q], cell=cell) for q in d.dims], axis=-1)[:, None, :]
-    skew = d.skew(row["arch"], float(row["n_tokens"]))
+    skew = (d.get("skew_cell", cell=cell) if "skew_cell" in d.post
+            else d.skew(row["arch"], float(row["n_tokens"])))
     return CellEffects(
         key=(row["arch"], row["data_mix"], float(row["n_params"]), float(row["n_tokens"])),
         existing=True, opt=opt, loss_opt=d.get("loss_opt", cell=cell)[:, None],

@@ -8,7 +8,7 @@ The one place for the rules of prediction:
   means (sd_arch_exponent), its intercepts from their prior spread around the fitted archs'
   mean, and takes the fitted archs' mean curvature, skew and noise;
 - a new cell's optimum is the law plus the cell-level scatter (sigma_cell_*); its curvature is
-  drawn around its arch's mean.
+  drawn around its arch's mean, and (with ``bowl.skew_by_cell``) its skew around its arch's.
 Draws of unseen labels are fixed per (posterior draw, label), so every cell and target that
 carries a label shares them (a small run's outcome informs the target through them).
 """
@@ -243,8 +243,9 @@ def new_cell_draws(d: Draws, arch: str, mix: str, n_params: float, n_tokens: flo
     """A new cell's effects: the law from each draw plus ``n_inner`` residual samples.
 
     Returns (S, n_inner) arrays log_lr_opt, log_batch_opt, log_tau_opt, log_weight_decay_opt,
-    log_loss_opt; chol_diag (S, n_inner, k); and per arch (S[, offdiag]) chol_offdiag, skew,
-    noise. The residuals are seeded by the cell's labels and sizes.
+    log_loss_opt; chol_diag (S, n_inner, k); and per arch (S[, offdiag]) chol_offdiag, skew
+    (per cell with ``bowl.skew_by_cell``: one draw for the inner samples), noise. The
+    residuals are seeded by the cell's labels and sizes.
     """
     k = len(d.dims)
     rng = np.random.default_rng([d.seed, stable_seed("cell", arch, mix, n_params, n_tokens)])
@@ -261,6 +262,8 @@ def new_cell_draws(d: Draws, arch: str, mix: str, n_params: float, n_tokens: flo
                               * np.moveaxis(z[4:], 0, -1))
     out["chol_offdiag"] = d.by_arch("chol_offdiag", arch)
     out["skew"] = d.skew(arch, n_tokens)
+    if "sd_skew_cell" in d.post:  # the cell's own skew (one for its inner samples)
+        out["skew"] = out["skew"] + d.get("sd_skew_cell") * rng.standard_normal(d.n)
     out["noise"] = d.by_arch("noise", arch)
     return out
 

@@ -26,8 +26,11 @@ from bayes_scaling.present.plots_common import (
 CMAP = "viridis"
 
 
-def _cell_skew(post: xr.Dataset, arch: str, n_tokens: float) -> xr.DataArray:
-    """The cell's lr skew draws (:func:`core.skew_at`); zero without skew."""
+def _cell_skew(post: xr.Dataset, cell: str, arch: str, n_tokens: float) -> xr.DataArray:
+    """The cell's lr skew draws (its own with ``bowl.skew_by_cell``, else
+    :func:`core.skew_at`); zero without skew."""
+    if "skew_cell" in post:
+        return post["skew_cell"].sel(cell=cell)
     if "skew" not in post:
         return xr.DataArray(0.0)
     skew_d = post["skew_d"].sel(arch=arch) if "skew_d" in post else 0.0
@@ -51,7 +54,7 @@ def cell_bowl(posterior: xr.DataTree, cell: str, log_lr: np.ndarray, log_batch: 
         "log_batch_opt": post["log_batch_opt"].sel(cell=cell),
         "chol_diag": post["chol_diag"].sel(cell=cell),
         "chol_offdiag": post["chol_offdiag"].sel(arch=arch),
-        "skew": _cell_skew(post, arch, float(cells.loc[cell, "n_tokens"])),
+        "skew": _cell_skew(post, cell, arch, float(cells.loc[cell, "n_tokens"])),
     }), n_draws, seed)
     diag = sub["chol_diag"].transpose("sample", "dim").to_numpy()[:, None, None]
     offdiag = sub["chol_offdiag"].transpose("sample", "offdiag").to_numpy()[:, None, None]
