@@ -57,7 +57,7 @@ def core_arrays(inputs: ModelInputs) -> tuple[dict[str, np.ndarray], dict[str, n
         "x_d": cells["x_d"].to_numpy() + inputs.x_d_centre,
         "x_tpp": cells["x_tpp"].to_numpy() + inputs.x_tpp_centre,
         "log_d": np.log(cells["n_tokens"].to_numpy(float)), "has_wd": cells["has_wd"].to_numpy(),
-        "config_idx": cells["config_idx"].to_numpy()}
+        "thin": cells["thin"].to_numpy(), "config_idx": cells["config_idx"].to_numpy()}
     censored = runs["censored"].to_numpy()
     run_arrays = {k: runs[k].to_numpy() for k in ("cell_idx", "log_lr", "log_batch", "log_wd",
                                                   "wd_mask", "batch_mask")}

@@ -54,7 +54,8 @@ def test_pymc_and_numpy_log_density_agree(variant):
     inputs = prepare_inputs(_sweep(variant), window=spec.window)
     model = build_model(inputs, spec)
     level = [n for n in ("log_lr_opt", "log_batch_opt", "log_loss_opt", "log_chol_diag",
-                         "log_tau_opt_informed", "z_tau_blind", "skew_cell")
+                         "log_tau_opt_informed", "z_tau_blind", "skew_cell_informed",
+                         "z_skew_cell_thin")
              if n in model.named_vars]
     # FAST_COMPILE: the same values in ~1 s instead of ~8 s of compile a function
     logp = model.compile_logp(vars=[model[n] for n in level] + model.observed_RVs,
@@ -69,6 +70,8 @@ def test_pymc_and_numpy_log_density_agree(variant):
     assert censored.any() and (~censored).any()
     if variant == "mixed_wd":
         assert cells["has_wd"].any() and not cells["has_wd"].all()
+    if variant == "wd3d":  # the default spec: skews centred in some cells, non-centred in others
+        assert spec.skew_by_cell and cells["thin"].any() and not cells["thin"].all()
     assert ("config_lr" in model.named_vars) == (variant == "no_wd")
     if variant == "no_wd":
         assert len(inputs.configs) == 2 and (cells["config_idx"] == -1).sum() == len(cells) / 2

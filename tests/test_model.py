@@ -11,7 +11,7 @@ from bayes_scaling.data.simulate import default_cells, simulate_sweep
 from bayes_scaling.model.graph import SWEEP_DATA, build_model, initial_values
 from bayes_scaling.model.inputs import prepare_inputs
 from bayes_scaling.model.run_kernel import RunLogLik
-from bayes_scaling.model.spec import spec_from_dict
+from bayes_scaling.model.spec import default_spec, spec_from_dict
 
 
 def _logp_terms(model):
@@ -123,8 +123,9 @@ def test_the_sweep_enters_as_one_shared_vector(sweep):
     model = build_model(inputs)
     shared = [v for v in model.named_vars.values() if isinstance(v, SharedVariable)]
     assert [v.name for v in shared] == [SWEEP_DATA]
-    fewer = prepare_inputs(from_frame(sweep.runs.drop(index=sweep.runs.index[::3])))
-    assert len(fewer.cells) == len(inputs.cells)
+    fewer = prepare_inputs(from_frame(sweep.runs.drop(index=sweep.runs.index[::4])))
+    assert len(fewer.cells) == len(inputs.cells)  # the same structure: as many thin cells
+    assert fewer.cells["thin"].sum() == inputs.cells["thin"].sum() > 0
     assert 0 < fewer.runs["censored"].sum() < inputs.runs["censored"].sum()
     other = build_model(fewer)
     point = model.initial_point()
@@ -172,3 +173,17 @@ def test_single_arch_exponents_keep_the_declared_hierarchical_prior():
     assert z.std() == pytest.approx(1.0, rel=0.04)
     assert abs(np.corrcoef(np.abs(z), sd)[0, 1]) < 0.05
     assert abs(np.corrcoef(z, mu)[0, 1]) < 0.05
+
+
+def test_a_sweep_with_other_thin_cells_gets_its_own_compiled_model(sweep):
+    """The count of thin cells (non-centred skews) fixes parameter shapes, so it is part of
+    the key under which a compiled model is reused."""
+    from bayes_scaling.model.compiled import structure_key
+
+    inputs = prepare_inputs(sweep)
+    other = prepare_inputs(from_frame(sweep.runs.drop(index=sweep.runs.index[::3])))
+    same = prepare_inputs(from_frame(sweep.runs.drop(index=sweep.runs.index[::4])))
+    assert other.cells["thin"].sum() != inputs.cells["thin"].sum()
+    spec = default_spec()
+    assert structure_key(other, spec) != structure_key(inputs, spec)
+    assert structure_key(same, spec) == structure_key(inputs, spec)

@@ -51,7 +51,8 @@ def structure_key(inputs: ModelInputs, spec: Spec) -> tuple:
     runs, has_wd = inputs.runs, inputs.cells["has_wd"].to_numpy()
     return (spec.hash, len(inputs.archs), len(inputs.mixes), len(inputs.configs),
             len(inputs.cells), inputs.dims,
-            int(has_wd.sum()), bool((~runs["censored"]).any()), bool(runs["censored"].any()))
+            int(has_wd.sum()), int(inputs.cells["thin"].sum()),
+            bool((~runs["censored"]).any()), bool(runs["censored"].any()))
 
 
 JITTER = 0.2

@@ -283,9 +283,10 @@ def log_density(values: Mapping[str, np.ndarray], cells: Mapping[str, np.ndarray
     """The model's log density given every parameter (numpy; the priors of the top-level
     parameters excluded): the cell optima around their laws (log tau non-centred in cells
     without weight-decay variation, as in the PyMC graph), the cell curvatures around their
-    arch means and every run's likelihood. ``values`` are named as in the PyMC model
+    arch means, with ``skew_cell`` each cell's skew around its arch's (non-centred in thin
+    cells, as in the graph) and every run's likelihood. ``values`` are named as in the PyMC model
     (constrained space); derived quantities (weight decay, L*, C) are recomputed here.
-    ``cells`` holds arch_idx, mix_idx, x_n, x_d, x_tpp (uncentred), log_d, has_wd and (with
+    ``cells`` holds arch_idx, mix_idx, x_n, x_d, x_tpp (uncentred), log_d, has_wd, thin and (with
     sparse configurations) config_idx and x_n_total (:func:`size_of`);
     ``runs`` holds cell_idx, log_lr, log_batch, log_wd, wd_mask, batch_mask, loss (the edge
     when censored) and censored."""
@@ -323,8 +324,10 @@ def log_density(values: Mapping[str, np.ndarray], cells: Mapping[str, np.ndarray
         if "skew_d" in values:
             cell_skew = skew_at(cell_skew, values["skew_d"][a], cells["x_d"])
         if "skew_cell" in values:  # each cell's own skew around its arch's
-            total += stats.norm.logpdf(values["skew_cell"], cell_skew,
-                                       values["sd_skew_cell"]).sum()
+            z = (values["skew_cell"] - cell_skew) / values["sd_skew_cell"]
+            thin = np.asarray(cells["thin"], dtype=bool)  # non-centred there, as in the graph
+            total += stats.norm.logpdf(z[thin]).sum() + stats.norm.logpdf(
+                values["skew_cell"][~thin], cell_skew[~thin], values["sd_skew_cell"]).sum()
             cell_skew = values["skew_cell"]
         run_skew = cell_skew[c]
     mu = bowl_loss(np.exp(values["log_loss_opt"])[c], deltas,

@@ -109,13 +109,14 @@ def _sweep_tables(inputs: ModelInputs) -> tuple[dict[str, np.ndarray], dict[str,
     part (observed, censored), whose lengths may change between sweeps of one structure."""
     cells, runs = inputs.cells, inputs.runs
     cells = cells.assign(log_tokens=np.log(cells["n_tokens"].to_numpy(float)))
-    has_wd = cells["has_wd"].to_numpy()
+    has_wd, thin = cells["has_wd"].to_numpy(), cells["thin"].to_numpy()
     arch_centred = np.column_stack([_arch_means(cells, x, inputs.archs) for x in ARCH_CENTRED])
     fixed = {"cell_covariates": cells[list(CELL_COVARIATES)].to_numpy(float).T,
              "cell_indices": cells[list(CELL_INDICES)].to_numpy(float).T,
              "centres": np.array([getattr(inputs, k) for k in CENTRES], float),
              "arch_centred": arch_centred,
-             "cells_wd": np.concatenate([np.flatnonzero(has_wd), np.flatnonzero(~has_wd)])}
+             "cells_wd": np.concatenate([np.flatnonzero(has_wd), np.flatnonzero(~has_wd)]),
+             "cells_skew": np.concatenate([np.flatnonzero(~thin), np.flatnonzero(thin)])}
     varying = {}
     censored = runs["censored"].to_numpy()
     for part, mask in (("obs", ~censored), ("cens", censored)):
@@ -173,22 +174,29 @@ def _arch_means(cells, column: str, archs) -> np.ndarray:
                                                              fill_value=0.0).to_numpy(float)
 
 
-def _tau_optima(mean, sigma, has_wd: np.ndarray, both):
-    """Cell log tau optima: centred where weight decay varies (data-informed), non-centred
-    where it does not (prior-only), which keeps both kinds of cell free of funnels. Which
-    cells are which enters as data (the compiled graph depends only on how many of each):
-    one index vector ``both`` (``cells_wd``), the informed cells first."""
-    informed, blind = np.flatnonzero(has_wd), np.flatnonzero(~has_wd)
+def _partly_centred(names: tuple[str, str], mean, sigma, informed: np.ndarray, both):
+    """Cell values ~ Normal(mean, sigma): centred where the cell's runs inform them, non-centred
+    (a standard normal z) where they barely do, which keeps both kinds of cell free of
+    funnels. Which cells are which enters as data (the compiled graph depends only on how
+    many of each): one index vector ``both``, the informed cells first. ``names``: the
+    centred and the z variable."""
+    n_informed, n_blind = int(informed.sum()), int((~informed).sum())
     both = both.astype("int64")
     out = pt.zeros(mean.shape[0])
-    if len(informed):
-        idx = both[:len(informed)]
-        centred = pm.Normal("log_tau_opt_informed", mean[idx], sigma)
-        out = pt.set_subtensor(out[idx], centred)
-    if len(blind):
-        idx = both[len(informed):]
-        z = pm.Normal("z_tau_blind", 0.0, 1.0, shape=len(blind))
+    if n_informed:
+        idx = both[:n_informed]
+        out = pt.set_subtensor(out[idx], pm.Normal(names[0], mean[idx], sigma))
+    if n_blind:
+        idx = both[n_informed:]
+        z = pm.Normal(names[1], 0.0, 1.0, shape=n_blind)
         out = pt.set_subtensor(out[idx], mean[idx] + sigma * z)
+    return out
+
+
+def _tau_optima(mean, sigma, has_wd: np.ndarray, both):
+    """Cell log tau optima: centred where weight decay varies, non-centred where it does not
+    (prior-only); ``both`` is ``cells_wd``."""
+    out = _partly_centred(("log_tau_opt_informed", "z_tau_blind"), mean, sigma, has_wd, both)
     return pm.Deterministic("log_tau_opt", out, dims="cell")
 
 
@@ -203,11 +211,12 @@ def _curvature(spec: Spec, arch_idx):
     return diag, off
 
 
-def _cell_skew(spec: Spec, arch_idx, x_d, x_d_centre):
+def _cell_skew(spec: Spec, arch_idx, x_d, x_d_centre, thin: np.ndarray, both):
     """Per-cell lr skew (:func:`core.skew_at`; x_d centred), or None without skew. With
     ``skew_by_tokens`` the per-arch skew is sampled at the data's centre (as the intercepts,
     so the declared prior holds at D_REF) and reported at D_REF as ``skew``. With
-    ``skew_by_cell`` each cell's skew (``skew_cell``) is drawn around that."""
+    ``skew_by_cell`` each cell's skew (``skew_cell``) is drawn around that: centred in cells
+    with enough runs in the window, non-centred in ``thin`` ones (``both``: ``cells_skew``)."""
     p = spec.priors
     if not spec.skew:
         return None
@@ -222,7 +231,9 @@ def _cell_skew(spec: Spec, arch_idx, x_d, x_d_centre):
     if not spec.skew_by_cell:
         return skew
     sd = p["sd_skew_cell"].create("sd_skew_cell")
-    return pm.Normal("skew_cell", skew, sd, dims="cell")
+    skew = skew * pt.ones(len(thin))  # per cell even without skew_by_tokens
+    out = _partly_centred(("skew_cell_informed", "z_skew_cell_thin"), skew, sd, ~thin, both)
+    return pm.Deterministic("skew_cell", out, dims="cell")
 
 
 def _run_likelihood(spec: Spec, part: str, params: list, data: list, observed) -> None:
@@ -315,7 +326,8 @@ def build_model(inputs: ModelInputs | Sweep, spec: Spec | None = None) -> pm.Mod
             core.log_weight_decay(log_tau_opt, log_lr_opt, log_batch_opt, log_d), dims="cell")
 
         diag, off = _curvature(spec, a)
-        skew = _cell_skew(spec, a, cell_cov["x_d"], centre["x_d_centre"])
+        skew = _cell_skew(spec, a, cell_cov["x_d"], centre["x_d_centre"],
+                          cells["thin"].to_numpy(), tables["cells_skew"])
         noise = p["noise"].create("noise", dims="arch")
 
         params = [loss_opt, log_lr_opt, log_batch_opt, log_wd_opt, diag, off[a],

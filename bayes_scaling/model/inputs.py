@@ -35,8 +35,8 @@ class ModelInputs:
     """One row per cell (index: cell id): arch, data_mix, n_params, n_tokens, seq_len,
     arch_idx, mix_idx, x_n, x_d, x_tpp, x_n_total (centred log covariates; x_n_total: the
     size of the lr and batch laws, :func:`core.size_of`), best_loss, edge, has_wd,
-    has_batch, n_params_total (NaN: not given), config ('' for a dense cell) and config_idx
-    (-1 for none)."""
+    has_batch, n_params_total (NaN: not given), config ('' for a dense cell), config_idx
+    (-1 for none) and thin (fewer runs inside the window than :func:`bowl_unknowns`)."""
     archs: tuple[str, ...]
     mixes: tuple[str, ...]
     configs: tuple[str, ...]
@@ -124,6 +124,12 @@ def _cell_table(runs: pd.DataFrame, window: float) -> pd.DataFrame:
     return cells
 
 
+def bowl_unknowns(k: int) -> int:
+    """What a cell's runs would have to pin down alone in a k-dimensional bowl: L*, the
+    optimum (k), the full curvature (k(k+1)/2), the lr skew and the noise."""
+    return 1 + k + k * (k + 1) // 2 + 2
+
+
 def prepare_inputs(sweep: Sweep, window: float = core.DEFAULT_WINDOW,
                    archs: tuple[str, ...] | None = None,
                    mixes: tuple[str, ...] | None = None) -> ModelInputs:
@@ -174,6 +180,9 @@ def prepare_inputs(sweep: Sweep, window: float = core.DEFAULT_WINDOW,
         "edge": edge,
     }, index=kept.index)
     dims = DIMS_3D if bool(cells["has_wd"].any()) else DIMS_2D
+    in_window = table[~table["censored"]].groupby("cell_idx").size()
+    in_window = in_window.reindex(range(len(cells)), fill_value=0).to_numpy()
+    cells["thin"] = in_window < bowl_unknowns(len(dims))
     return ModelInputs(runs=table, cells=cells, archs=archs, mixes=mixes, configs=configs,
                        dims=dims,
                        x_n_centre=centres[0], x_d_centre=centres[1], x_tpp_centre=centres[2],

@@ -9,7 +9,7 @@ import sys
 
 from bayes_scaling.data import Sweep
 from bayes_scaling.data.identifiability import exponent_ridges
-from bayes_scaling.model.inputs import ModelInputs, prepare_inputs
+from bayes_scaling.model.inputs import ModelInputs, bowl_unknowns, prepare_inputs
 from bayes_scaling.model.spec import Spec
 
 __all__ = ["DRAWS_AUTO", "TARGET_ACCEPT_AUTO", "TUNE_AUTO", "auto_draws", "bowl_unknowns",
@@ -40,18 +40,10 @@ since the IEEE-arithmetic change of the draws), and few-cell sweeps were tested 
 (benchmarks/sweep_designs.py)."""
 
 
-def bowl_unknowns(k: int) -> int:
-    """What a cell's runs would have to pin down alone in a k-dimensional bowl: L*, the
-    optimum (k), the full curvature (k(k+1)/2), the lr skew and the noise."""
-    return 1 + k + k * (k + 1) // 2 + 2
-
-
 def thin_cells(inputs: ModelInputs) -> int:
     """Cells with fewer runs inside the window than :func:`bowl_unknowns` (they lean on the
     other cells and the priors, and mix slowly)."""
-    in_window = inputs.runs[~inputs.runs["censored"]].groupby("cell_idx").size()
-    in_window = in_window.reindex(range(len(inputs.cells)), fill_value=0)
-    return int((in_window < bowl_unknowns(len(inputs.dims))).sum())
+    return int(inputs.cells["thin"].sum())
 
 
 def auto_draws(inputs: ModelInputs) -> int:
