@@ -60,11 +60,12 @@ def test_propose_reads_a_candidate_file_and_prints_a_table(run_cli, path, tmp_pa
     result = run_cli("propose", path, *TARGET, "--candidates", file, *FAST)
     assert result.returncode == 0, result.stderr
     assert "2 candidate groups scored" in result.stdout
-    # both groups are listed, 'line' ranked above 'lonely' (lr = 1.0 diverges: no
-    # information), and 'lonely' is never a pick; whether 'line' is worth its cost on this
-    # fake posterior is the stopping rule's call (a verdict line says which)
+    # both groups are listed and 'lonely' (lr = 1.0 diverges: no information) is never a
+    # pick; how 'line' ranks and whether it is worth its cost on this fake posterior is the
+    # stopping rule's call (a verdict line says which): its value is estimated from 200
+    # draws whose reweighting by 3 runs leaves an ESS of 2-3, so its sign is noise
     table = result.stdout.split("verdict:")[1]
-    assert 0 < table.index(" line ") < table.index(" lonely ")
+    assert " line " in table and " lonely " in table
     if "picked" in table:
         assert "lonely" not in table.split("picked")[1].split("next best")[0]
     else:

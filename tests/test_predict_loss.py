@@ -26,7 +26,7 @@ def test_fitted_cell_runs_follow_that_cells_draws(fake_post):
                     ("log_lr_opt", "log_batch_opt", "log_weight_decay_opt")])
     for i, r in mine.iterrows():
         delta = np.log([r["lr"], r["batch_tokens"], r["weight_decay"]]) - opt
-        skew = float(at["skew"].sel(arch=cell["arch"]))
+        skew = float(at["skew_cell"].sel(cell=cell.name))  # the cell's own (default spec)
         delta[0] *= np.exp(skew if delta[0] > 0 else -skew)
         want = float(at["loss_opt"].sel(cell=cell.name)) + 0.5 * np.sum((c.T @ delta) ** 2)
         assert float(pred.mean_loss.isel(sample=s, run=i)) == pytest.approx(want, rel=1e-10)
